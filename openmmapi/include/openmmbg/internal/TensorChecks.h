@@ -1,0 +1,21 @@
+#ifndef OPENMMBG_TENSORCHECKS_H_
+#define OPENMMBG_TENSORCHECKS_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+namespace OpenMMBG {
+
+/**
+ * Throws an OpenMMException, prefixed with `where`, unless `positions` is a
+ * defined float64 tensor of shape [B, numParticles, 3].
+ */
+void checkConfigurationTensor(const at::Tensor& positions, int numParticles, const std::string& where);
+
+/** "[2, 22, 3]" */
+std::string shapeString(const at::Tensor& tensor);
+
+} // namespace OpenMMBG
+
+#endif

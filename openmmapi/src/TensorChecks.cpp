@@ -1,0 +1,32 @@
+#include "openmmbg/internal/TensorChecks.h"
+
+#include <openmm/OpenMMException.h>
+
+#include <sstream>
+
+namespace OpenMMBG {
+
+std::string shapeString(const at::Tensor& tensor) {
+    std::ostringstream out;
+    out << "[";
+    for (int64_t d = 0; d < tensor.dim(); d++)
+        out << (d ? ", " : "") << tensor.size(d);
+    out << "]";
+    return out.str();
+}
+
+void checkConfigurationTensor(const at::Tensor& positions, int numParticles, const std::string& where) {
+    if (!positions.defined())
+        throw OpenMM::OpenMMException(where + ": the positions tensor is undefined");
+    if (positions.scalar_type() != at::kDouble)
+        throw OpenMM::OpenMMException(where + ": positions must be float64 (torch.double), got "
+                                      + std::string(c10::toString(positions.scalar_type())));
+    if (positions.dim() != 3 || positions.size(2) != 3)
+        throw OpenMM::OpenMMException(where + ": positions must have shape [batch, particles, 3], got "
+                                      + shapeString(positions));
+    if (positions.size(1) != numParticles)
+        throw OpenMM::OpenMMException(where + ": positions have " + std::to_string(positions.size(1))
+                                      + " particles but the System has " + std::to_string(numParticles));
+}
+
+} // namespace OpenMMBG

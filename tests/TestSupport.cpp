@@ -1,0 +1,63 @@
+#include "TestSupport.h"
+
+#include <gtest/gtest.h>
+#include <openmm/Platform.h>
+
+#include <iostream>
+#include <vector>
+
+namespace OpenMMBG {
+namespace testing {
+
+std::string dataFile(const std::string& name) {
+    return std::string(BG_DATA_DIR) + "/" + name;
+}
+
+at::Tensor AlanineDipeptide::positions() const {
+    std::vector<double> flat;
+    for (const OpenMM::Vec3& p : structure.positions)
+        flat.insert(flat.end(), {p[0], p[1], p[2]});
+    return at::tensor(flat, at::kDouble).reshape({1, (int64_t) structure.positions.size(), 3});
+}
+
+AlanineDipeptide loadAlanineDipeptide() {
+    AlanineDipeptide molecule;
+    molecule.system = loadSystemXml(dataFile("alanine_dipeptide_system.xml"));
+    molecule.structure = readPdb(dataFile("alanine_dipeptide.pdb"));
+    return molecule;
+}
+
+at::Tensor perturbedFrames(const at::Tensor& frame, int count, double sigma, uint64_t seed) {
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    at::Tensor noise = at::normal(0.0, sigma, {count, frame.size(1), 3}, generator, at::kDouble);
+    return frame + noise;
+}
+
+/**
+ * Loads the plugins from OpenMM's default directory (OPENMM_PLUGIN_DIR: the
+ * build tree's plugin folder) once, and fails if any of ours did not load.
+ * Debian's Amoeba and Drude plugins fail in C++ programs unless
+ * /usr/lib/x86_64-linux-gnu/openmm is on LD_LIBRARY_PATH; that is reported,
+ * not failed.
+ */
+class PluginEnvironment : public ::testing::Environment {
+public:
+    void SetUp() override {
+        OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
+        for (const std::string& failure : OpenMM::Platform::getPluginLoadFailures()) {
+            if (failure.find("libOpenMMBG") != std::string::npos)
+                ADD_FAILURE() << "plugin load failure: " << failure;
+            else
+                std::cerr << "note: OpenMM plugin not loaded (not part of OpenMM-BG): " << failure << "\n";
+        }
+    }
+};
+
+} // namespace testing
+} // namespace OpenMMBG
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    ::testing::AddGlobalTestEnvironment(new OpenMMBG::testing::PluginEnvironment);
+    return RUN_ALL_TESTS();
+}
