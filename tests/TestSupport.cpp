@@ -1,6 +1,10 @@
 #include "TestSupport.h"
 
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/serialize/output-archive.h>
+
+#include <unistd.h>
 #include <openmm/Platform.h>
 
 #include <iostream>
@@ -31,6 +35,33 @@ at::Tensor perturbedFrames(const at::Tensor& frame, int count, double sigma, uin
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
     at::Tensor noise = at::normal(0.0, sigma, {count, frame.size(1), 3}, generator, at::kDouble);
     return frame + noise;
+}
+
+at::Tensor bruteForceJacobian(const std::function<at::Tensor(const at::Tensor&)>& f, const at::Tensor& x) {
+    at::Tensor input = x.detach().clone().requires_grad_(true);
+    at::Tensor output = f(input).reshape({-1});
+    std::vector<at::Tensor> rows;
+    for (int64_t i = 0; i < output.size(0); i++) {
+        at::Tensor row = torch::autograd::grad({output[i]}, {input}, {}, true, false, true)[0];
+        rows.push_back(row.defined() ? row.reshape({-1}) : at::zeros({input.numel()}, input.options()));
+    }
+    return at::stack(rows).detach();
+}
+
+void writeFlowFileHeader(const std::string& path, int64_t formatVersion) {
+    torch::serialize::OutputArchive archive;
+    archive.write("format", c10::IValue(std::string("openmm-bg-flow")));
+    archive.write("format_version", c10::IValue(formatVersion));
+    archive.save_to(path);
+}
+
+std::string temporaryPath(const std::string& suffix) {
+    static int counter = 0;
+    return ::testing::TempDir() + "openmmbg_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + suffix;
+}
+
+double logAbsDet(const at::Tensor& matrix) {
+    return std::get<1>(at::linalg_slogdet(matrix)).item<double>();
 }
 
 /**

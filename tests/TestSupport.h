@@ -7,8 +7,10 @@
 #include "openmmbg/MoleculeIO.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <openmm/System.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +31,21 @@ AlanineDipeptide loadAlanineDipeptide();
 
 /** `count` copies of the frame [1, N, 3] with Gaussian noise of `sigma` nm on every coordinate. */
 at::Tensor perturbedFrames(const at::Tensor& frame, int count, double sigma, uint64_t seed);
+
+/**
+ * Jacobian [m, d] of f at a single point x [1, d] (f maps [1, d] to [1, m]),
+ * row by row with autograd: the brute-force reference for log-determinants.
+ */
+at::Tensor bruteForceJacobian(const std::function<at::Tensor(const at::Tensor&)>& f, const at::Tensor& x);
+
+/** Writes a file that looks like a flow file of the given format version but holds nothing else. */
+void writeFlowFileHeader(const std::string& path, int64_t formatVersion);
+
+/** A fresh temporary file name (not created). */
+std::string temporaryPath(const std::string& suffix);
+
+/** log|det| of a square matrix. */
+double logAbsDet(const at::Tensor& matrix);
 
 } // namespace testing
 } // namespace OpenMMBG

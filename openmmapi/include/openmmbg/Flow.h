@@ -1,0 +1,72 @@
+#ifndef OPENMMBG_FLOW_H_
+#define OPENMMBG_FLOW_H_
+
+#include "openmmbg/CoordinateTransform.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace OpenMMBG {
+
+/** Shape and initialisation of a flow's networks. */
+struct FlowConfig {
+    int numBlocks = 4;      // coupling blocks, each updating both parts once
+    int hiddenLayers = 3;   // hidden layers per network
+    int hiddenWidth = 256;  // units per hidden layer
+    /**
+     * Output layers start at zero, so the untrained flow is the identity
+     * (the usual start for training). false: random output layers too.
+     */
+    bool identityInit = true;
+    uint64_t seed = 1;      // initial weights
+};
+
+/**
+ * An invertible map D from a latent vector v to gamma: gamma = y_n (the
+ * normalized coordinates, RealNVP) or gamma = (y_n, p) with auxiliary
+ * momenta p (TSF). All tensors float64 [B, dim]; both directions are
+ * differentiable and return their log-determinants.
+ */
+class Flow {
+public:
+    virtual ~Flow() = default;
+
+    /** n: the number of modelled coordinates y_n. */
+    virtual int getNumCoordinates() const = 0;
+    /** Dimension of v and gamma: n, or 2n with momenta. */
+    virtual int getLatentDim() const = 0;
+    /** True if gamma carries auxiliary momenta p after y_n. */
+    virtual bool hasMomenta() const = 0;
+
+    /** gamma = D(v) and log|det dD/dv| [B]. */
+    virtual std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& v) const = 0;
+    /** v = D^-1(gamma) and log|det dD^-1/dgamma| [B]. */
+    virtual std::pair<at::Tensor, at::Tensor> inverse(const at::Tensor& gamma) const = 0;
+
+    /** The trainable tensors (leaves that require gradients). */
+    virtual std::vector<at::Tensor> parameters() const = 0;
+    int64_t getNumParameters() const;
+
+    /** "realnvp" or "tsf". */
+    virtual std::string getTypeName() const = 0;
+    const FlowConfig& getConfig() const { return config; }
+    /** Architecture and weights, under keys beginning with `prefix`. */
+    virtual void saveState(TensorMap& state, const std::string& prefix) const = 0;
+    /** Rebuilds a flow of the named type from saveState() output. */
+    static std::shared_ptr<Flow> loadState(const std::string& typeName, const TensorMap& state,
+                                           const std::string& prefix);
+
+protected:
+    explicit Flow(const FlowConfig& config);
+    void checkInput(const at::Tensor& input, const char* where) const;
+    FlowConfig config;
+};
+
+} // namespace OpenMMBG
+
+#endif

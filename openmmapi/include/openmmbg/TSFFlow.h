@@ -1,0 +1,45 @@
+#ifndef OPENMMBG_TSFFLOW_H_
+#define OPENMMBG_TSFFLOW_H_
+
+#include "openmmbg/Flow.h"
+
+namespace OpenMMBG {
+
+/**
+ * Temperature-steerable flow (paper 001, ALGORITHMS.md "Flows"). The latent
+ * v = (v_z, v_q) has 2n entries with prior N(0, tau I). D first scales
+ * v_z by k = exp(s) (one trainable scalar, log-det n s), then applies
+ * volume-preserving couplings that alternately update q given z and z given
+ * q: a <- a * exp(h(b) - mean(h(b))) + t(b), with h = tanh(H(b)). Output
+ * gamma = (y_n, p): coordinates and auxiliary momenta. log|det dD/dv| = n s
+ * for every v, so q_tau(gamma) ~ q_1(gamma)^(1/tau): exact temperature
+ * steering.
+ */
+class TSFFlow : public Flow {
+public:
+    /** @param numCoordinates n >= 1 */
+    TSFFlow(int numCoordinates, const FlowConfig& config = FlowConfig());
+    ~TSFFlow() override;
+
+    int getNumCoordinates() const override;
+    int getLatentDim() const override { return 2 * getNumCoordinates(); }
+    bool hasMomenta() const override { return true; }
+    std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& v) const override;
+    std::pair<at::Tensor, at::Tensor> inverse(const at::Tensor& gamma) const override;
+    std::vector<at::Tensor> parameters() const override;
+    std::string getTypeName() const override { return "tsf"; }
+    void saveState(TensorMap& state, const std::string& prefix) const override;
+
+    /** s, with k = exp(s) the scale of v_z. */
+    double getLogScale() const;
+
+private:
+    struct Coupling;
+    int numCoordinates;
+    at::Tensor logScale;  // [1]
+    std::vector<Coupling> couplings;
+};
+
+} // namespace OpenMMBG
+
+#endif

@@ -1,0 +1,41 @@
+#ifndef OPENMMBG_MLP_H_
+#define OPENMMBG_MLP_H_
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+namespace OpenMMBG {
+
+/**
+ * A multi-layer perceptron on plain float64 tensors (no torch::nn, which
+ * costs compile time): `hiddenLayers` layers of `width` units with the given
+ * activation, then a linear output layer. Weights are leaf tensors that
+ * require gradients.
+ */
+class MLP {
+public:
+    enum class Activation { Tanh, ReLU };
+
+    MLP() = default;
+    /**
+     * Weights and biases start uniform in +-1/sqrt(fan_in) (PyTorch's Linear
+     * default), drawn from `generator`; with zeroOutput the output layer
+     * starts at zero, so the network outputs 0 for every input.
+     */
+    MLP(int inputs, int outputs, int hiddenLayers, int width, Activation activation, bool zeroOutput,
+        at::Generator& generator);
+
+    at::Tensor operator()(const at::Tensor& input) const;
+    std::vector<at::Tensor> parameters() const;
+
+private:
+    std::vector<at::Tensor> weights;  // [in, out]
+    std::vector<at::Tensor> biases;   // [out]
+    Activation activation = Activation::Tanh;
+};
+
+} // namespace OpenMMBG
+
+#endif

@@ -1,0 +1,86 @@
+#include "openmmbg/Flow.h"
+
+#include "openmmbg/RealNVPFlow.h"
+#include "openmmbg/TSFFlow.h"
+#include "openmmbg/internal/FlowState.h"
+#include "openmmbg/internal/TensorChecks.h"
+
+#include <ATen/ATen.h>
+#include <openmm/OpenMMException.h>
+
+using OpenMM::OpenMMException;
+
+namespace OpenMMBG {
+
+Flow::Flow(const FlowConfig& config) : config(config) {
+    if (config.numBlocks < 1 || config.hiddenLayers < 0 || config.hiddenWidth < 1)
+        throw OpenMMException("Flow: need numBlocks >= 1, hiddenLayers >= 0 and hiddenWidth >= 1");
+}
+
+int64_t Flow::getNumParameters() const {
+    int64_t count = 0;
+    for (const at::Tensor& p : parameters())
+        count += p.numel();
+    return count;
+}
+
+void Flow::checkInput(const at::Tensor& input, const char* where) const {
+    if (!input.defined() || input.dim() != 2 || input.size(1) != getLatentDim() || input.scalar_type() != at::kDouble)
+        throw OpenMMException(std::string(where) + ": expected a float64 tensor of shape [batch, "
+                              + std::to_string(getLatentDim()) + "], got " + shapeString(input));
+}
+
+void saveFlowArchitecture(TensorMap& state, const std::string& prefix, int numCoordinates, const FlowConfig& config) {
+    state[prefix + "architecture"] = at::tensor(
+        std::vector<int64_t>{numCoordinates, config.numBlocks, config.hiddenLayers, config.hiddenWidth,
+                             config.identityInit ? 1 : 0, (int64_t) config.seed},
+        at::kLong);
+}
+
+std::pair<int, FlowConfig> loadFlowArchitecture(const TensorMap& state, const std::string& prefix) {
+    auto found = state.find(prefix + "architecture");
+    if (found == state.end() || found->second.numel() != 6)
+        throw OpenMMException("Flow: the saved architecture '" + prefix + "architecture' is missing or malformed");
+    at::Tensor a = found->second.to(at::kLong);
+    FlowConfig config;
+    config.numBlocks = (int) a[1].item<int64_t>();
+    config.hiddenLayers = (int) a[2].item<int64_t>();
+    config.hiddenWidth = (int) a[3].item<int64_t>();
+    config.identityInit = a[4].item<int64_t>() != 0;
+    config.seed = (uint64_t) a[5].item<int64_t>();
+    return {(int) a[0].item<int64_t>(), config};
+}
+
+std::shared_ptr<Flow> Flow::loadState(const std::string& typeName, const TensorMap& state, const std::string& prefix) {
+    auto [numCoordinates, config] = loadFlowArchitecture(state, prefix);
+    std::shared_ptr<Flow> flow;
+    if (typeName == "realnvp")
+        flow = std::make_shared<RealNVPFlow>(numCoordinates, config);
+    else if (typeName == "tsf")
+        flow = std::make_shared<TSFFlow>(numCoordinates, config);
+    else
+        throw OpenMMException("Flow: unknown flow type '" + typeName + "' (known: realnvp, tsf)");
+    // Copy the saved weights into the freshly built networks, in parameter order.
+    at::NoGradGuard noGrad;
+    std::vector<at::Tensor> parameters = flow->parameters();
+    for (size_t i = 0; i < parameters.size(); i++) {
+        std::string key = prefix + "parameter." + std::to_string(i);
+        auto found = state.find(key);
+        if (found == state.end())
+            throw OpenMMException("Flow: the saved weights lack '" + key + "'");
+        if (!found->second.sizes().equals(parameters[i].sizes()))
+            throw OpenMMException("Flow: saved weight '" + key + "' has shape " + shapeString(found->second)
+                                  + ", the architecture needs " + shapeString(parameters[i]));
+        parameters[i].copy_(found->second);
+    }
+    if (state.count(prefix + "parameter." + std::to_string(parameters.size())))
+        throw OpenMMException("Flow: the saved weights have more tensors than the architecture");
+    return flow;
+}
+
+void saveFlowParameters(TensorMap& state, const std::string& prefix, const std::vector<at::Tensor>& parameters) {
+    for (size_t i = 0; i < parameters.size(); i++)
+        state[prefix + "parameter." + std::to_string(i)] = parameters[i].detach().clone();
+}
+
+} // namespace OpenMMBG

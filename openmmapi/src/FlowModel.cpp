@@ -1,0 +1,311 @@
+#include "openmmbg/FlowModel.h"
+
+#include "openmmbg/CartesianCoordinates.h"
+#include "openmmbg/InternalCoordinates.h"
+#include "openmmbg/RealNVPFlow.h"
+#include "openmmbg/TSFFlow.h"
+#include "openmmbg/internal/TensorChecks.h"
+
+#include <ATen/ATen.h>
+#include <openmm/OpenMMException.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+using OpenMM::OpenMMException;
+
+namespace OpenMMBG {
+
+namespace {
+
+const char* FORMAT_NAME = "openmm-bg-flow";
+
+std::shared_ptr<Flow> makeFlow(const std::string& flowType, int numCoordinates, const FlowConfig& config) {
+    if (flowType == "tsf")
+        return std::make_shared<TSFFlow>(numCoordinates, config);
+    if (flowType == "realnvp")
+        return std::make_shared<RealNVPFlow>(numCoordinates, config);
+    throw OpenMMException("FlowModel: unknown flow type '" + flowType + "' (use \"tsf\" or \"realnvp\")");
+}
+
+/** Mean and standard deviation of each coordinate of y [B, n]. */
+std::pair<at::Tensor, at::Tensor> fitNormalization(const at::Tensor& y) {
+    if (y.size(0) < 2)
+        throw OpenMMException("FlowModel: fitting the normalisation needs at least 2 frames");
+    // A coordinate that does not vary in the data gets scale 1e-6 rather than 0.
+    return {y.mean(0), y.std(0).clamp_min(1e-6)};
+}
+
+void checkFrames(const at::Tensor& frames, int numParticles, const std::string& where) {
+    checkConfigurationTensor(frames, numParticles, where);
+    if (!at::isfinite(frames).all().item<bool>())
+        throw OpenMMException(where + ": the frames contain NaN or infinite positions");
+}
+
+std::string firstLine(const std::string& text) {
+    return text.substr(0, text.find('\n'));
+}
+
+} // namespace
+
+FlowModel::FlowModel(std::shared_ptr<CoordinateTransform> coordinates, const at::Tensor& shift,
+                     const at::Tensor& scale, std::shared_ptr<Flow> flow, double referenceTemperature,
+                     const SystemFingerprint& fingerprint)
+    : coordinates(std::move(coordinates)), flow(std::move(flow)), referenceTemperature(referenceTemperature),
+      fingerprint(fingerprint) {
+    const int n = this->coordinates->getNumCoordinates();
+    if (this->flow->getNumCoordinates() != n)
+        throw OpenMMException("FlowModel: the flow models " + std::to_string(this->flow->getNumCoordinates())
+                              + " coordinates, the coordinate transform has " + std::to_string(n));
+    if (!shift.defined() || !scale.defined() || shift.numel() != n || scale.numel() != n)
+        throw OpenMMException("FlowModel: shift and scale need " + std::to_string(n) + " entries each");
+    this->shift = shift.to(at::kDouble).reshape({n}).clone();
+    this->scale = scale.to(at::kDouble).reshape({n}).clone();
+    if (!(this->scale > 0).all().item<bool>() || !at::isfinite(this->shift).all().item<bool>())
+        throw OpenMMException("FlowModel: scales must be positive and shifts finite");
+    if (!(referenceTemperature > 0) || !std::isfinite(referenceTemperature))
+        throw OpenMMException("FlowModel: the reference temperature must be positive (K), got "
+                              + std::to_string(referenceTemperature));
+    if (fingerprint.numParticles != this->coordinates->getNumParticles())
+        throw OpenMMException("FlowModel: the System has " + std::to_string(fingerprint.numParticles)
+                              + " particles, the coordinate transform " + std::to_string(getNumParticles()));
+}
+
+FlowModel FlowModel::createForMolecule(const OpenMM::System& system, const at::Tensor& frames,
+                                       const std::string& flowType, const FlowConfig& config,
+                                       double referenceTemperature) {
+    auto coordinates = std::make_shared<InternalCoordinates>(system);
+    checkFrames(frames, system.getNumParticles(), "FlowModel::createForMolecule");
+    coordinates->placeTorsionCuts(frames);
+    auto [shift, scale] = fitNormalization(coordinates->forward(frames).first);
+    return FlowModel(coordinates, shift, scale, makeFlow(flowType, coordinates->getNumCoordinates(), config),
+                     referenceTemperature, SystemFingerprint::of(system));
+}
+
+FlowModel FlowModel::createCartesian(const OpenMM::System& system, const std::vector<int>& coordinateIndices,
+                                     const at::Tensor& frames, const std::string& flowType, const FlowConfig& config,
+                                     double referenceTemperature, const at::Tensor& canonicalValues) {
+    auto coordinates = std::make_shared<CartesianCoordinates>(system.getNumParticles(), coordinateIndices,
+                                                              canonicalValues);
+    const int n = coordinates->getNumCoordinates();
+    at::Tensor shift = at::zeros({n}, at::kDouble), scale = at::ones({n}, at::kDouble);
+    if (frames.defined()) {
+        checkFrames(frames, system.getNumParticles(), "FlowModel::createCartesian");
+        std::tie(shift, scale) = fitNormalization(coordinates->forward(frames).first);
+    }
+    return FlowModel(coordinates, shift, scale, makeFlow(flowType, n, config), referenceTemperature,
+                     SystemFingerprint::of(system));
+}
+
+double FlowModel::tau(double temperature) const {
+    if (!(temperature > 0) || !std::isfinite(temperature))
+        throw OpenMMException("FlowModel: the temperature must be positive (K), got " + std::to_string(temperature));
+    return temperature / referenceTemperature;
+}
+
+void FlowModel::checkCompatible(const OpenMM::System& system) const {
+    std::string difference = fingerprint.difference(SystemFingerprint::of(system));
+    if (!difference.empty())
+        throw OpenMMException("This flow was made for another System: " + difference);
+}
+
+at::Tensor FlowModel::normalize(const at::Tensor& y) const {
+    return (y - shift.to(y.device())) / scale.to(y.device());
+}
+
+at::Tensor FlowModel::denormalize(const at::Tensor& yn) const {
+    return yn * scale.to(yn.device()) + shift.to(yn.device());
+}
+
+double FlowModel::getLogDetNormalization() const {
+    return at::log(scale).sum().item<double>();
+}
+
+at::Tensor FlowModel::logPrior(const at::Tensor& v, double tau) {
+    const double d = (double) v.size(1);
+    return -(v * v).sum(1) / (2 * tau) - 0.5 * d * std::log(2 * M_PI * tau);
+}
+
+at::Tensor FlowModel::logModel(const at::Tensor& v, const at::Tensor& logDetForward, double tau) {
+    return logPrior(v, tau) - logDetForward;
+}
+
+at::Tensor FlowModel::logTarget(const at::Tensor& gamma, const at::Tensor& reducedEnergy, const at::Tensor& logJ,
+                                double tau, const at::Tensor& valid) const {
+    at::Tensor value = -reducedEnergy + logJ;
+    if (hasMomenta()) {
+        at::Tensor p = gamma.narrow(1, getNumCoordinates(), getNumCoordinates());
+        value = value - (p * p).sum(1) / (2 * tau);
+    }
+    at::Tensor ok = valid & at::isfinite(value);
+    return at::where(ok, value, at::full_like(value, -std::numeric_limits<double>::infinity()));
+}
+
+FlowSample FlowModel::decode(const at::Tensor& latent, double temperature, const at::Tensor& external) const {
+    const double t = tau(temperature);
+    auto [gamma, logDet] = flow->forward(latent);
+    at::Tensor y = denormalize(gamma.narrow(1, 0, getNumCoordinates()));
+    at::Tensor e = external.defined() ? external : coordinates->canonicalExternal(latent.size(0)).to(latent.device());
+    FlowSample sample;
+    sample.latent = latent;
+    sample.gamma = gamma;
+    sample.logq = logModel(latent, logDet, t);
+    sample.logJ = coordinates->logDetJacobian(y);
+    sample.inDomain = coordinates->inDomain(y);
+    sample.x = coordinates->inverse(y, e);
+    return sample;
+}
+
+FlowSample FlowModel::sample(int64_t count, double temperature, at::Generator& generator,
+                             const at::Tensor& external) const {
+    const double t = tau(temperature);
+    at::Tensor v = at::randn({count, getLatentDim()}, generator, at::kDouble) * std::sqrt(t);
+    return decode(v, temperature, external);
+}
+
+at::Tensor FlowModel::logProb(const at::Tensor& x, double temperature, at::Generator& generator,
+                              const at::Tensor& momenta) const {
+    const double t = tau(temperature);
+    at::Tensor yn = normalize(coordinates->forward(x).first);
+    const int n = getNumCoordinates();
+    at::Tensor gamma = yn, logMomenta;
+    if (hasMomenta()) {
+        at::Tensor p = momenta.defined() ? momenta.to(at::kDouble)
+                                         : at::randn({x.size(0), n}, generator, at::kDouble) * std::sqrt(t);
+        if (p.dim() != 2 || p.size(0) != x.size(0) || p.size(1) != n)
+            throw OpenMMException("FlowModel::logProb: momenta must have shape [batch, " + std::to_string(n) + "]");
+        gamma = at::cat({yn, p}, 1);
+        logMomenta = logPrior(p, t);
+    }
+    auto [v, logDetInverse] = flow->inverse(gamma);
+    at::Tensor logq = logPrior(v, t) + logDetInverse;
+    if (logMomenta.defined())
+        logq = logq - logMomenta;
+    at::Tensor y = denormalize(yn);
+    return logq - getLogDetNormalization() - coordinates->logDetJacobian(y);
+}
+
+void FlowModel::save(std::ostream& stream) const {
+    torch::serialize::OutputArchive archive;
+    archive.write("format", c10::IValue(std::string(FORMAT_NAME)));
+    archive.write("format_version", c10::IValue((int64_t) FORMAT_VERSION));
+    archive.write("coordinates_type", c10::IValue(coordinates->getTypeName()));
+    archive.write("flow_type", c10::IValue(flow->getTypeName()));
+    archive.write("reference_temperature", c10::IValue(referenceTemperature));
+    archive.write("metadata", c10::IValue(metadata));
+    TensorMap state;
+    coordinates->saveState(state, "coordinates.");
+    flow->saveState(state, "flow.");
+    state["normalization.shift"] = shift;
+    state["normalization.scale"] = scale;
+    state["fingerprint.num_particles"] = at::tensor({(int64_t) fingerprint.numParticles}, at::kLong);
+    state["fingerprint.masses"] = at::tensor(fingerprint.masses, at::kDouble);
+    std::vector<int64_t> bonds;
+    for (const auto& bond : fingerprint.bonds)
+        bonds.insert(bonds.end(), {bond.first, bond.second});
+    state["fingerprint.bonds"] = at::tensor(bonds, at::kLong).reshape({-1, 2});
+    for (const auto& entry : state)
+        archive.write("tensor." + entry.first, entry.second.detach().contiguous());
+    archive.save_to(stream);
+}
+
+void FlowModel::save(const std::string& path) const {
+    std::ofstream out(path, std::ios::binary);
+    if (!out)
+        throw OpenMMException("FlowModel::save: cannot write '" + path + "'");
+    save(out);
+    out.close();
+    if (!out)
+        throw OpenMMException("FlowModel::save: writing '" + path + "' failed");
+}
+
+FlowModel FlowModel::load(std::istream& stream, const std::string& description) {
+    torch::serialize::InputArchive archive;
+    TensorMap state;
+    std::string coordinatesType, flowType, text;
+    double referenceTemperature = 0;
+    int64_t version = 0;
+    try {
+        archive.load_from(stream);
+        c10::IValue value;
+        if (!archive.try_read("format", value) || !value.isString() || value.toStringRef() != FORMAT_NAME)
+            throw OpenMMException("FlowModel::load: " + description + " is not an OpenMM-BG flow file");
+        archive.read("format_version", value);
+        version = value.toInt();
+        if (version > FORMAT_VERSION || version < 1)
+            throw OpenMMException("FlowModel::load: " + description + " has format version " + std::to_string(version)
+                                  + ", this OpenMM-BG reads versions 1 to " + std::to_string(FORMAT_VERSION)
+                                  + "; it was written by a newer OpenMM-BG");
+        archive.read("coordinates_type", value);
+        coordinatesType = value.toStringRef();
+        archive.read("flow_type", value);
+        flowType = value.toStringRef();
+        archive.read("reference_temperature", value);
+        referenceTemperature = value.toDouble();
+        archive.read("metadata", value);
+        text = value.toStringRef();
+        for (const std::string& key : archive.keys()) {
+            if (key.rfind("tensor.", 0) != 0)
+                continue;
+            at::Tensor tensor;
+            archive.read(key, tensor);
+            state[key.substr(7)] = tensor;
+        }
+    } catch (const OpenMMException&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw OpenMMException("FlowModel::load: " + description
+                              + " cannot be read (truncated or corrupt flow file?): " + firstLine(e.what()));
+    }
+    try {
+        std::shared_ptr<CoordinateTransform> coordinates;
+        if (coordinatesType == "internal")
+            coordinates = InternalCoordinates::loadState(state, "coordinates.");
+        else if (coordinatesType == "cartesian")
+            coordinates = CartesianCoordinates::loadState(state, "coordinates.");
+        else
+            throw OpenMMException("unknown coordinate type '" + coordinatesType + "'");
+        std::shared_ptr<Flow> flow = Flow::loadState(flowType, state, "flow.");
+        for (const char* key : {"normalization.shift", "normalization.scale", "fingerprint.num_particles",
+                                "fingerprint.masses", "fingerprint.bonds"})
+            if (!state.count(key))
+                throw OpenMMException(std::string("'") + key + "' is missing");
+        SystemFingerprint fingerprint;
+        fingerprint.numParticles = (int) state["fingerprint.num_particles"].item<int64_t>();
+        at::Tensor masses = state["fingerprint.masses"].to(at::kDouble).contiguous();
+        fingerprint.masses.assign(masses.data_ptr<double>(), masses.data_ptr<double>() + masses.numel());
+        at::Tensor bonds = state["fingerprint.bonds"].to(at::kLong).contiguous();
+        for (int64_t b = 0; b < bonds.size(0); b++)
+            fingerprint.bonds.push_back({(int) bonds[b][0].item<int64_t>(), (int) bonds[b][1].item<int64_t>()});
+        FlowModel model(coordinates, state["normalization.shift"], state["normalization.scale"], flow,
+                        referenceTemperature, fingerprint);
+        model.metadata = text;
+        return model;
+    } catch (const std::exception& e) {
+        throw OpenMMException("FlowModel::load: " + description + " is inconsistent: " + firstLine(e.what()));
+    }
+}
+
+FlowModel FlowModel::load(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw OpenMMException("FlowModel::load: cannot open '" + path + "'");
+    return load(in, "'" + path + "'");
+}
+
+FlowModel FlowModel::load(const std::string& path, const OpenMM::System& system) {
+    FlowModel model = load(path);
+    model.checkCompatible(system);
+    return model;
+}
+
+FlowModel FlowModel::clone() const {
+    std::stringstream buffer;
+    save(buffer);
+    return load(buffer, "a copy");
+}
+
+} // namespace OpenMMBG

@@ -1,0 +1,95 @@
+#include "openmmbg/RealNVPFlow.h"
+
+#include "openmmbg/internal/FlowState.h"
+#include "openmmbg/internal/MLP.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <openmm/OpenMMException.h>
+
+namespace OpenMMBG {
+
+/** a <- a * exp(tanh(S(b))) + T(b) on the entries `updated`, conditioned on `conditioning`. */
+struct RealNVPFlow::Coupling {
+    at::Tensor updated, conditioning;  // int64 indices
+    MLP scale, translation;
+};
+
+RealNVPFlow::RealNVPFlow(int numCoordinates, const FlowConfig& config)
+    : Flow(config), numCoordinates(numCoordinates) {
+    if (numCoordinates < 2)
+        throw OpenMM::OpenMMException("RealNVPFlow: couplings need at least 2 coordinates, got "
+                                      + std::to_string(numCoordinates));
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(config.seed);
+    for (int block = 0; block < config.numBlocks; block++) {
+        // Even blocks split even/odd entries, odd blocks first/second half.
+        std::vector<int64_t> first, second;
+        for (int i = 0; i < numCoordinates; i++) {
+            bool inFirst = block % 2 == 0 ? i % 2 == 0 : i < (numCoordinates + 1) / 2;
+            (inFirst ? first : second).push_back(i);
+        }
+        for (int direction = 0; direction < 2; direction++) {
+            const std::vector<int64_t>& updated = direction == 0 ? first : second;
+            const std::vector<int64_t>& conditioning = direction == 0 ? second : first;
+            Coupling coupling;
+            coupling.updated = at::tensor(updated, at::kLong);
+            coupling.conditioning = at::tensor(conditioning, at::kLong);
+            int in = (int) conditioning.size(), out = (int) updated.size();
+            coupling.scale = MLP(in, out, config.hiddenLayers, config.hiddenWidth, MLP::Activation::Tanh,
+                                 config.identityInit, generator);
+            coupling.translation = MLP(in, out, config.hiddenLayers, config.hiddenWidth, MLP::Activation::ReLU,
+                                       config.identityInit, generator);
+            couplings.push_back(std::move(coupling));
+        }
+    }
+}
+
+RealNVPFlow::~RealNVPFlow() = default;
+
+int RealNVPFlow::getNumCoordinates() const {
+    return numCoordinates;
+}
+
+std::pair<at::Tensor, at::Tensor> RealNVPFlow::forward(const at::Tensor& v) const {
+    checkInput(v, "RealNVPFlow::forward");
+    at::Tensor h = v;
+    at::Tensor logDet = at::zeros({v.size(0)}, v.options());
+    for (const Coupling& c : couplings) {
+        at::Tensor b = h.index_select(1, c.conditioning);
+        at::Tensor s = at::tanh(c.scale(b));
+        at::Tensor a = h.index_select(1, c.updated) * at::exp(s) + c.translation(b);
+        logDet = logDet + s.sum(1);
+        h = h.index_copy(1, c.updated, a);
+    }
+    return {h, logDet};
+}
+
+std::pair<at::Tensor, at::Tensor> RealNVPFlow::inverse(const at::Tensor& gamma) const {
+    checkInput(gamma, "RealNVPFlow::inverse");
+    at::Tensor h = gamma;
+    at::Tensor logDet = at::zeros({gamma.size(0)}, gamma.options());
+    for (auto c = couplings.rbegin(); c != couplings.rend(); ++c) {
+        at::Tensor b = h.index_select(1, c->conditioning);
+        at::Tensor s = at::tanh(c->scale(b));
+        at::Tensor a = (h.index_select(1, c->updated) - c->translation(b)) * at::exp(-s);
+        logDet = logDet - s.sum(1);
+        h = h.index_copy(1, c->updated, a);
+    }
+    return {h, logDet};
+}
+
+std::vector<at::Tensor> RealNVPFlow::parameters() const {
+    std::vector<at::Tensor> all;
+    for (const Coupling& c : couplings)
+        for (const MLP* net : {&c.scale, &c.translation})
+            for (const at::Tensor& p : net->parameters())
+                all.push_back(p);
+    return all;
+}
+
+void RealNVPFlow::saveState(TensorMap& state, const std::string& prefix) const {
+    saveFlowArchitecture(state, prefix, numCoordinates, config);
+    saveFlowParameters(state, prefix, parameters());
+}
+
+} // namespace OpenMMBG
