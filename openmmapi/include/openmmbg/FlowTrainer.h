@@ -1,0 +1,137 @@
+#ifndef OPENMMBG_FLOWTRAINER_H_
+#define OPENMMBG_FLOWTRAINER_H_
+
+#include "openmmbg/FlowModel.h"
+#include "openmmbg/OpenMMEnergy.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace OpenMMBG {
+
+/** One progress report of FlowTrainer::train(). Losses are in nats per configuration. */
+struct TrainingProgress {
+    std::string stage;
+    int64_t step = 0;             // within the stage, 1-based
+    int64_t stageSteps = 0;
+    double loss = 0;              // (1 - lambda) lossML + lambda lossKL (+ domain penalty)
+    double lossML = NAN;          // test-NLL-style: -log q(x) including log J and the normalisation
+    double lossKL = NAN;          // E_q[log q_tau(gamma) - l_T(gamma)]
+    double lambda = 0;
+    double temperature = 0;       // K, of the KL part
+    double learningRate = 0;
+    double meanReducedEnergy = NAN;  // of the flow's samples at `temperature`
+    double essFraction = NAN;        // Kish ESS / N of those samples
+    double fractionOutOfDomain = 0;  // of those samples
+    double fractionNonFinite = 0;    // energies flagged by the bridge
+    int64_t skippedSteps = 0;        // steps skipped for a non-finite gradient, in this trainer so far
+    double stepsPerSecond = 0;
+};
+
+/**
+ * One training stage: a number of Adam steps with a loss
+ * L = (1 - lambda) L_ML + lambda L_KL, lambda ramped linearly from
+ * lambdaStart to lambdaEnd over the stage (ALGORITHMS.md, "Training").
+ */
+struct TrainingStage {
+    std::string name = "training";  // identifies the stage in checkpoints and progress lines
+    int64_t steps = 1000;
+    int64_t batchSize = 256;
+    double learningRate = 1e-3;
+    /** Cosine decay of the learning rate to this value over the stage; negative: constant. */
+    double finalLearningRate = -1;
+    double lambdaStart = 0.0;  // 0: maximum likelihood only
+    double lambdaEnd = 0.0;    // 1: reverse KL only
+    /** Temperature (K) of the KL part; 0: the model's reference temperature. */
+    double temperature = 0;
+    /**
+     * Data-free tempering (paper 002): if positive, the KL part starts at this
+     * temperature (K, above `temperature`) and is lowered towards `temperature`
+     * every temperingInterval steps, as far as keeps the KL estimate of the
+     * current batch (reweighted to the new temperature) at or under
+     * temperingThreshold (nats), and by at most a factor temperingMaxRatio per
+     * update. The estimate cannot see regions the flow never samples, so the
+     * cap is what gives the flow time to follow every basin as barriers grow.
+     */
+    double temperingStart = 0;
+    double temperingThreshold = 1.0;
+    int64_t temperingInterval = 50;
+    double temperingMaxRatio = 1.1;
+};
+
+struct TrainerOptions {
+    uint64_t seed = 1;                // batches, latent samples and momenta
+    double gradientClip = 100.0;      // largest global gradient norm; 0 disables
+    double domainPenalty = 100.0;     // weight of the squared distance of KL samples outside the domain
+    int64_t logInterval = 50;         // steps between progress reports (and the last step)
+    /** Called with every progress report. */
+    std::function<void(const TrainingProgress&)> progress;
+    /** Print progress reports on standard output. */
+    bool printProgress = false;
+    /** Where to write checkpoints (empty: none), every checkpointInterval steps and at the end of a stage. */
+    std::string checkpointPath;
+    int64_t checkpointInterval = 500;
+    /**
+     * Threads for LibTorch (and OpenBLAS) inside one operation; 0 leaves the
+     * process setting alone. One is fastest for the small flows of the tests
+     * and the double well (bench/train measures alanine dipeptide).
+     */
+    int numThreads = 0;
+};
+
+/** What a finished stage reached. */
+struct TrainingSummary {
+    TrainingProgress last;       // the last progress report
+    double finalTemperature = 0; // K, where tempering ended
+    double seconds = 0;
+};
+
+/**
+ * Trains a FlowModel (ALGORITHMS.md, "Training"): maximum likelihood on data,
+ * reverse KL through the energy bridge, mixtures of both with a lambda
+ * schedule, and data-free training with tempering. Adam, learning-rate
+ * schedules, gradient clipping, steps with a non-finite gradient skipped and
+ * counted, checkpoints that resume a run exactly.
+ */
+class FlowTrainer {
+public:
+    /** Trains `model` in place (FlowModel copies share weights). */
+    FlowTrainer(const FlowModel& model, const TrainerOptions& options = TrainerOptions());
+    ~FlowTrainer();
+
+    /** Training data for the ML loss: frames [F, N, 3] in nm sampled at `temperature` (K). */
+    void setData(const at::Tensor& frames, double temperature);
+    /** The same, read from a DCD file written by OpenMM's DCDReporter. */
+    void setData(const std::string& dcdPath, double temperature);
+    /** The energy bridge for the KL loss; its temperature is set by the trainer. */
+    void setEnergy(std::shared_ptr<OpenMMEnergy> energy);
+
+    /** Runs a stage; if a checkpoint recorded part of a stage of this name, only the rest is run. */
+    TrainingSummary train(const TrainingStage& stage);
+
+    /** -mean log q_T(x) in nats per configuration (ALGORITHMS.md "Metrics": includes log J). */
+    double testNLL(const at::Tensor& frames, double temperature);
+
+    /** Writes the model, optimizer state, step counts and random state. */
+    void saveCheckpoint(const std::string& path) const;
+    /** Restores a checkpoint written by saveCheckpoint() of a trainer for the same architecture. */
+    void loadCheckpoint(const std::string& path);
+
+    const FlowModel& getModel() const;
+    int64_t getSkippedSteps() const;
+    /** Steps completed in the stage of this name (from training or a checkpoint). */
+    int64_t getCompletedSteps(const std::string& stage) const;
+
+private:
+    class Impl;
+    std::unique_ptr<Impl> impl;
+};
+
+} // namespace OpenMMBG
+
+#endif

@@ -1,0 +1,178 @@
+#include "openmmbg/Metrics.h"
+
+#include "openmmbg/internal/Geometry.h"
+
+#include <ATen/ATen.h>
+#include <openmm/OpenMMException.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+using OpenMM::OpenMMException;
+
+namespace OpenMMBG {
+
+namespace {
+
+std::vector<double> toVector(const at::Tensor& t) {
+    at::Tensor c = t.detach().to(at::kCPU).to(at::kDouble).contiguous().reshape({-1});
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+} // namespace
+
+double kishEffectiveSampleSize(const at::Tensor& logWeights, double clipFraction) {
+    std::vector<double> lw = toVector(logWeights);
+    const size_t n = lw.size();
+    if (n == 0)
+        return 0.0;
+    std::vector<double> finite;
+    for (double v : lw)
+        if (std::isfinite(v))
+            finite.push_back(v);
+    if (finite.empty())
+        return 0.0;
+    double top = *std::max_element(finite.begin(), finite.end());
+    if (clipFraction > 0) {
+        // Lower the largest weights to the (1 - clipFraction) quantile.
+        std::vector<double> sorted = finite;
+        std::sort(sorted.begin(), sorted.end());
+        size_t index = (size_t) std::floor((1.0 - clipFraction) * (double) (sorted.size() - 1));
+        top = sorted[index];
+    }
+    double sum = 0, sumSquares = 0;
+    for (double v : finite) {
+        double w = std::exp(std::min(v, top) - top);
+        sum += w;
+        sumSquares += w * w;
+    }
+    return sum * sum / sumSquares / (double) n;
+}
+
+double klEstimateFromLogWeights(const at::Tensor& logWeights) {
+    std::vector<double> lw = toVector(logWeights);
+    std::vector<double> finite;
+    for (double v : lw)
+        if (std::isfinite(v))
+            finite.push_back(v);
+    if (finite.empty())
+        return std::numeric_limits<double>::infinity();
+    double top = *std::max_element(finite.begin(), finite.end()), sum = 0, mean = 0;
+    for (double v : finite) {
+        sum += std::exp(v - top);
+        mean += v;
+    }
+    mean /= (double) finite.size();
+    return top + std::log(sum / (double) finite.size()) - mean;
+}
+
+BackboneDihedrals BackboneDihedrals::find(const PdbStructure& structure, const std::string& residueName) {
+    int residue = -1;
+    for (const PdbAtom& atom : structure.atoms)
+        if (atom.residueName == residueName) {
+            residue = atom.residueNumber;
+            break;
+        }
+    if (residue < 0)
+        throw OpenMMException("BackboneDihedrals: no residue named " + residueName);
+    auto atomOf = [&](int number, const std::string& name) {
+        for (size_t i = 0; i < structure.atoms.size(); i++)
+            if (structure.atoms[i].residueNumber == number && structure.atoms[i].name == name)
+                return (int) i;
+        throw OpenMMException("BackboneDihedrals: residue " + std::to_string(number) + " has no atom " + name);
+    };
+    BackboneDihedrals d;
+    d.phi = {atomOf(residue - 1, "C"), atomOf(residue, "N"), atomOf(residue, "CA"), atomOf(residue, "C")};
+    d.psi = {atomOf(residue, "N"), atomOf(residue, "CA"), atomOf(residue, "C"), atomOf(residue + 1, "N")};
+    return d;
+}
+
+at::Tensor dihedralAngles(const at::Tensor& x, const std::array<int, 4>& atoms) {
+    return geometry::dihedral(x.select(1, atoms[0]), x.select(1, atoms[1]), x.select(1, atoms[2]),
+                              x.select(1, atoms[3]));
+}
+
+at::Tensor ramachandranHistogram(const at::Tensor& phi, const at::Tensor& psi, int bins, const at::Tensor& weights) {
+    auto binOf = [&](const at::Tensor& angle) {
+        at::Tensor wrapped = at::remainder(angle.detach().to(at::kCPU).to(at::kDouble) + M_PI, 2 * M_PI);
+        return at::floor(wrapped / (2 * M_PI) * bins).to(at::kLong).clamp(0, bins - 1);
+    };
+    at::Tensor index = binOf(phi) * bins + binOf(psi);
+    at::Tensor w = weights.defined() ? weights.detach().to(at::kCPU).to(at::kDouble) : at::ones({index.numel()}, at::kDouble);
+    w = at::where(at::isfinite(w), w, at::zeros_like(w));
+    at::Tensor histogram = at::zeros({bins * bins}, at::kDouble).index_add_(0, index, w);
+    double total = histogram.sum().item<double>();
+    if (total > 0)
+        histogram /= total;
+    return histogram.reshape({bins, bins});
+}
+
+double histogramKL(const at::Tensor& reference, const at::Tensor& model, double eps) {
+    at::Tensor p = reference.to(at::kDouble) + eps, q = model.to(at::kDouble) + eps;
+    p = p / p.sum();
+    q = q / q.sum();
+    return (p * at::log(p / q)).sum().item<double>();
+}
+
+Estimate blockAverage(const at::Tensor& series, int blocks) {
+    std::vector<double> values = toVector(series);
+    const size_t n = values.size();
+    if (blocks < 2 || n < (size_t) blocks)
+        throw OpenMMException("blockAverage: need at least " + std::to_string(std::max(blocks, 2)) + " values");
+    const size_t length = n / blocks;
+    std::vector<double> means(blocks, 0.0);
+    for (int b = 0; b < blocks; b++) {
+        for (size_t i = 0; i < length; i++)
+            means[b] += values[b * length + i];
+        means[b] /= (double) length;
+    }
+    double mean = 0, variance = 0;
+    for (double m : means)
+        mean += m;
+    mean /= blocks;
+    for (double m : means)
+        variance += (m - mean) * (m - mean);
+    variance /= (blocks - 1);
+    return {mean, std::sqrt(variance / blocks)};
+}
+
+Estimate phiFreeEnergyDifference(const at::Tensor& phi, int blocks) {
+    Estimate fraction = blockAverage((phi.detach().to(at::kCPU) > 0).to(at::kDouble), blocks);
+    double f = fraction.value;
+    if (f <= 0 || f >= 1)
+        return {f <= 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity(),
+                std::numeric_limits<double>::infinity()};
+    // dF = -ln(f / (1 - f)); d(dF)/df = -1 / (f (1 - f)).
+    return {-std::log(f / (1 - f)), fraction.error / (f * (1 - f))};
+}
+
+double integratedAutocorrelationTime(const at::Tensor& series) {
+    std::vector<double> x = toVector(series);
+    const size_t n = x.size();
+    if (n < 4)
+        return 1.0;
+    double mean = 0;
+    for (double v : x)
+        mean += v;
+    mean /= (double) n;
+    double c0 = 0;
+    for (double v : x)
+        c0 += (v - mean) * (v - mean);
+    c0 /= (double) n;
+    if (c0 <= 0)
+        return 1.0;
+    double tau = 1.0;
+    for (size_t lag = 1; lag < n / 2; lag++) {
+        double c = 0;
+        for (size_t i = 0; i + lag < n; i++)
+            c += (x[i] - mean) * (x[i + lag] - mean);
+        c /= (double) n * c0;
+        tau += 2 * c;
+        if ((double) lag >= 5 * tau)  // Sokal's window
+            break;
+    }
+    return std::max(tau, 1.0);
+}
+
+} // namespace OpenMMBG

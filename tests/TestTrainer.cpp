@@ -1,0 +1,355 @@
+// FlowTrainer on the double well against exact answers from quadrature, and
+// its bookkeeping: tempering, skipped steps, checkpoints, data input.
+
+#include "TestSupport.h"
+#include "openmmbg/DCDFile.h"
+#include "openmmbg/FlowTrainer.h"
+#include "openmmbg/Metrics.h"
+#include "openmmbg/ToySystems.h"
+
+#include <gtest/gtest.h>
+#include <openmm/OpenMMException.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+using namespace OpenMMBG;
+using namespace OpenMMBG::testing;
+using OpenMM::OpenMMException;
+
+namespace {
+
+const double T = 300.0;  // the double well's unit temperature: kT = 1
+
+FlowConfig smallFlow() {
+    FlowConfig config;
+    config.numBlocks = 4;
+    config.hiddenLayers = 2;
+    config.hiddenWidth = 64;
+    return config;
+}
+
+TrainerOptions quietOptions() {
+    TrainerOptions options;
+    options.numThreads = 1;
+    options.logInterval = 100;
+    return options;
+}
+
+std::shared_ptr<OpenMMEnergy> bridgeFor(const OpenMM::System& system) {
+    OpenMMEnergy::Options options;
+    options.platform = "Reference";
+    options.numWorkers = 2;
+    options.energyCut = 1000.0;
+    return std::make_shared<OpenMMEnergy>(system, T, options);
+}
+
+/** Unweighted and importance-weighted -ln(P(x > 0) / P(x < 0)) of flow samples at T. */
+struct WellEstimate {
+    double unweighted, weighted, fractionRight, ess;
+};
+
+WellEstimate estimateWells(const FlowModel& model, OpenMMEnergy& bridge, int64_t count, uint64_t seed) {
+    at::NoGradGuard noGrad;
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    bridge.setTemperature(T);
+    FlowSample sample = model.sample(count, T, generator);
+    EnergyBatch energy = bridge.evaluate(sample.x);
+    at::Tensor logWeights = model.logTarget(sample.gamma, energy.reducedEnergy, sample.logJ, model.tau(T),
+                                            sample.inDomain) - sample.logq;
+    at::Tensor right = (sample.x.select(2, 0).select(1, 0) > 0).to(at::kDouble);
+    at::Tensor w = at::exp(logWeights - logWeights.max());
+    double p = right.mean().item<double>();
+    double pw = (w * right).sum().item<double>() / w.sum().item<double>();
+    return {-std::log(p / (1 - p)), -std::log(pw / (1 - pw)), p, kishEffectiveSampleSize(logWeights)};
+}
+
+/** Differential entropy (nats) of the double well's (x, y) distribution at T, by quadrature. */
+double exactEntropy(const DoubleWell& well, double temperature) {
+    const int bins = 20000;
+    std::vector<double> edges(bins + 1);
+    for (int i = 0; i <= bins; i++)
+        edges[i] = -8.0 + 16.0 * i / bins;
+    std::vector<double> p = well.marginalBinProbabilities(temperature, edges);
+    double width = 16.0 / bins, hx = 0;
+    for (double pi : p)
+        if (pi > 0)
+            hx -= pi * std::log(pi / width);
+    double variance = temperature / (well.unitTemperature * well.d);
+    return hx + 0.5 * std::log(2 * M_PI * M_E * variance);
+}
+
+} // namespace
+
+TEST(FlowTrainer, MaximumLikelihoodThenMixedMatchesExactWells) {
+    DoubleWell well;
+    auto system = well.createSystem();
+    const double exact = well.freeEnergyDifference(T);
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(1);
+    at::Tensor data = well.sampleExact(20000, T, generator);
+    at::Tensor test = well.sampleExact(5000, T, generator);
+    FlowModel model = FlowModel::createCartesian(*system, {0, 1}, data, "realnvp", smallFlow(), T);
+    FlowTrainer trainer(model, quietOptions());
+    trainer.setData(data, T);
+    auto bridge = bridgeFor(*system);
+    trainer.setEnergy(bridge);
+
+    TrainingStage ml;
+    ml.name = "ml";
+    ml.steps = 1000;
+    trainer.train(ml);
+    // Both wells learned from data: the flow alone is within 0.5 kT.
+    WellEstimate afterML = estimateWells(model, *bridge, 100000, 7);
+    EXPECT_NEAR(afterML.unweighted, exact, 0.5) << "fraction right " << afterML.fractionRight;
+    // Test NLL is bounded below by the exact entropy and should come close to it.
+    double nll = trainer.testNLL(test, T), entropy = exactEntropy(well, T);
+    EXPECT_GT(nll, entropy - 0.05);  // 5000 test frames: statistical error ~0.02 nats
+    EXPECT_LT(nll, entropy + 0.15);
+
+    TrainingStage mixed;
+    mixed.name = "mixed";
+    mixed.steps = 1000;
+    mixed.learningRate = 5e-4;
+    mixed.lambdaStart = mixed.lambdaEnd = 0.1;
+    TrainingSummary summary = trainer.train(mixed);
+    EXPECT_FALSE(std::isnan(summary.last.lossKL));
+    EXPECT_EQ(summary.last.temperature, T);
+    // 400000 samples: the weighted estimate's statistical error is about 0.02 kT.
+    WellEstimate afterMixed = estimateWells(model, *bridge, 400000, 8);
+    EXPECT_NEAR(afterMixed.weighted, exact, 0.1) << "ESS " << afterMixed.ess;
+    EXPECT_NEAR(afterMixed.unweighted, exact, 0.5) << "fraction right " << afterMixed.fractionRight;
+    EXPECT_GT(afterMixed.ess, 0.5);
+}
+
+TEST(FlowTrainer, DataFreeTemperingReachesTheTargetAndLearnsIt) {
+    // A single, anisotropic and skewed well: reverse KL alone can learn it.
+    DoubleWell well;
+    well.b = -2;  // u = x^4/4 + x^2 + x: one minimum
+    well.d = 4;
+    auto system = well.createSystem();
+    FlowModel model = FlowModel::createCartesian(*system, {0, 1}, at::Tensor(), "realnvp", smallFlow(), T);
+    std::vector<double> temperatures;
+    TrainerOptions options = quietOptions();
+    options.logInterval = 25;
+    options.progress = [&](const TrainingProgress& p) { temperatures.push_back(p.temperature); };
+    FlowTrainer trainer(model, options);
+    auto bridge = bridgeFor(*system);
+    trainer.setEnergy(bridge);
+    TrainingStage stage;
+    stage.name = "data-free";
+    stage.steps = 1500;
+    stage.lambdaStart = stage.lambdaEnd = 1.0;
+    stage.temperingStart = 10 * T;
+    TrainingSummary summary = trainer.train(stage);
+    ASSERT_GT(temperatures.size(), 10u);
+    EXPECT_GT(temperatures.front(), 2 * T);  // it started hot
+    for (size_t i = 1; i < temperatures.size(); i++)
+        EXPECT_LE(temperatures[i], temperatures[i - 1]);
+    EXPECT_EQ(summary.finalTemperature, T);
+    EXPECT_EQ(temperatures.back(), T);
+    WellEstimate estimate = estimateWells(model, *bridge, 50000, 3);
+    EXPECT_GT(estimate.ess, 0.9);
+    // Importance-weighted mean of x against quadrature: the flow's samples, reweighted, are exact.
+    std::vector<double> edges;
+    for (int i = 0; i <= 4000; i++)
+        edges.push_back(-8.0 + 16.0 * i / 4000);
+    std::vector<double> p = well.marginalBinProbabilities(T, edges);
+    double exactMean = 0;
+    for (int i = 0; i < 4000; i++)
+        exactMean += p[i] * 0.5 * (edges[i] + edges[i + 1]);
+    at::NoGradGuard noGrad;
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(4);
+    FlowSample sample = model.sample(50000, T, generator);
+    at::Tensor u = bridge->evaluate(sample.x).reducedEnergy;
+    at::Tensor lw = model.logTarget(sample.gamma, u, sample.logJ, 1.0, sample.inDomain) - sample.logq;
+    at::Tensor w = at::exp(lw - lw.max());
+    double mean = (w * sample.x.select(2, 0).select(1, 0)).sum().item<double>() / w.sum().item<double>();
+    EXPECT_NEAR(mean, exactMean, 0.02);  // x has standard deviation ~0.6: error ~0.003
+}
+
+TEST(FlowTrainer, SkipsAndCountsNonFiniteSteps) {
+    AlanineDipeptide molecule = loadAlanineDipeptide();
+    at::Tensor frames = perturbedFrames(molecule.positions(), 50, 0.01, 1);
+    FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, "realnvp", smallFlow(), 600.0);
+    // Frames with two atoms on top of each other: a bond of length 0, log J = -inf.
+    at::Tensor degenerate = frames.clone();
+    degenerate.select(1, 1).copy_(degenerate.select(1, 0));
+    FlowTrainer trainer(model, quietOptions());
+    trainer.setData(degenerate, 600.0);
+    std::vector<at::Tensor> before;
+    for (const at::Tensor& p : model.getFlow().parameters())
+        before.push_back(p.detach().clone());
+    TrainingStage stage;
+    stage.steps = 5;
+    stage.batchSize = 8;
+    TrainingSummary summary = trainer.train(stage);
+    EXPECT_EQ(trainer.getSkippedSteps(), 5);
+    EXPECT_EQ(summary.last.skippedSteps, 5);
+    for (size_t i = 0; i < before.size(); i++)
+        EXPECT_TRUE(at::equal(before[i], model.getFlow().parameters()[i]));
+    // With good data the same trainer takes its steps.
+    trainer.setData(frames, 600.0);
+    stage.name = "good";
+    trainer.train(stage);
+    EXPECT_EQ(trainer.getSkippedSteps(), 5);
+    EXPECT_FALSE(at::equal(before[1], model.getFlow().parameters()[1]));
+}
+
+TEST(FlowTrainer, CheckpointResumesExactly) {
+    DoubleWell well;
+    auto system = well.createSystem();
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(2);
+    at::Tensor data = well.sampleExact(2000, T, generator);
+    auto bridge = bridgeFor(*system);
+    TrainingStage stage;
+    stage.name = "mixed";
+    stage.steps = 40;
+    stage.batchSize = 64;
+    stage.lambdaStart = 0.0;
+    stage.lambdaEnd = 0.5;
+    stage.finalLearningRate = 1e-4;
+    auto newModel = [&](uint64_t seed) {
+        FlowConfig config = smallFlow();
+        config.seed = seed;
+        return FlowModel::createCartesian(*system, {0, 1}, data, "tsf", config, T);
+    };
+
+    FlowModel straight = newModel(1);
+    FlowTrainer reference(straight, quietOptions());
+    reference.setData(data, T);
+    reference.setEnergy(bridge);
+    reference.train(stage);
+
+    // The same run, stopped at step 20 as by a crash, after its checkpoint.
+    std::string checkpoint = temporaryPath(".ckpt");
+    {
+        TrainerOptions options = quietOptions();
+        options.checkpointPath = checkpoint;
+        options.checkpointInterval = 20;
+        options.logInterval = 20;
+        options.progress = [](const TrainingProgress& p) {
+            if (p.step == 20)
+                throw std::runtime_error("interrupted");
+        };
+        FlowModel interrupted = newModel(1);
+        FlowTrainer trainer(interrupted, options);
+        trainer.setData(data, T);
+        trainer.setEnergy(bridge);
+        EXPECT_THROW(trainer.train(stage), std::runtime_error);
+    }
+    // Resumed into a model with other initial weights: the checkpoint supplies them.
+    FlowModel resumedModel = newModel(99);
+    FlowTrainer resumed(resumedModel, quietOptions());
+    resumed.setData(data, T);
+    resumed.setEnergy(bridge);
+    resumed.loadCheckpoint(checkpoint);
+    EXPECT_EQ(resumed.getCompletedSteps("mixed"), 20);
+    resumed.train(stage);
+    EXPECT_EQ(resumed.getCompletedSteps("mixed"), 40);
+    std::vector<at::Tensor> a = straight.getFlow().parameters(), b = resumedModel.getFlow().parameters();
+    for (size_t i = 0; i < a.size(); i++)
+        EXPECT_TRUE(at::equal(a[i], b[i])) << "parameter " << i;
+    // A finished stage is not run again.
+    EXPECT_EQ(resumed.train(stage).seconds < 1.0, true);
+    EXPECT_TRUE(at::equal(a[1], b[1]));
+
+    // Another architecture is refused.
+    FlowConfig other = smallFlow();
+    other.hiddenWidth = 32;
+    FlowTrainer mismatched(FlowModel::createCartesian(*system, {0, 1}, data, "tsf", other, T), quietOptions());
+    EXPECT_THROW(mismatched.loadCheckpoint(checkpoint), OpenMMException);
+    EXPECT_THROW(mismatched.loadCheckpoint("/nonexistent.ckpt"), OpenMMException);
+    std::remove(checkpoint.c_str());
+}
+
+TEST(FlowTrainer, RejectsBadInput) {
+    AlanineDipeptide molecule = loadAlanineDipeptide();
+    at::Tensor frames = perturbedFrames(molecule.positions(), 10, 0.01, 1);
+    FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, "tsf", smallFlow(), 600.0);
+    FlowTrainer trainer(model, quietOptions());
+    auto expectMessage = [](const std::function<void()>& call, const std::string& text) {
+        try {
+            call();
+            ADD_FAILURE() << "no exception; expected one mentioning '" << text << "'";
+        } catch (const OpenMMException& e) {
+            EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+        }
+    };
+    expectMessage([&] { trainer.setData(frames.narrow(1, 0, 20), 600.0); }, "20 particles but the System has 22");
+    at::Tensor withNaN = frames.clone();
+    withNaN[0][0][0] = std::nan("");
+    expectMessage([&] { trainer.setData(withNaN, 600.0); }, "NaN");
+    expectMessage([&] { trainer.setData(frames, -3.0); }, "temperature");
+    TrainingStage stage;
+    expectMessage([&] { trainer.train(stage); }, "no data was set");
+    trainer.setData(frames, 600.0);
+    stage.lambdaEnd = 0.5;
+    expectMessage([&] { trainer.train(stage); }, "no energy bridge was set");
+    stage.lambdaEnd = 1.5;
+    expectMessage([&] { trainer.train(stage); }, "lambda must lie in [0, 1]");
+    DoubleWell well;
+    auto other = well.createSystem();
+    expectMessage([&] { trainer.setEnergy(std::make_shared<OpenMMEnergy>(*other, 300.0)); }, "particles");
+    expectMessage([&] { trainer.setData("/nonexistent/trajectory.dcd", 600.0); }, "cannot open");
+}
+
+TEST(DCDFile, ReadsWhatOpenMMWrites) {
+    // OpenMM's own Python DCDFile writes a trajectory; readDcd must read it.
+    AlanineDipeptide molecule = loadAlanineDipeptide();
+    std::string path = temporaryPath(".dcd");
+    std::string script =
+        "import numpy as np, openmm\n"
+        "from openmm import app, unit\n"
+        "pdb = app.PDBFile('" + dataFile("alanine_dipeptide.pdb") + "')\n"
+        "f = open('" + path + "', 'wb')\n"
+        "dcd = app.DCDFile(f, pdb.topology, 0.001*unit.picoseconds)\n"
+        "x = np.array(pdb.getPositions(asNumpy=True)._value)\n"
+        "for i in range(3):\n"
+        "    dcd.writeModel((x + 0.01*i)*unit.nanometer)\n"
+        "f.close()\n";
+    std::string scriptPath = temporaryPath(".py");
+    std::ofstream(scriptPath) << script;
+    ASSERT_EQ(std::system((std::string(BG_PYTHON_EXECUTABLE) + " " + scriptPath).c_str()), 0);
+    at::Tensor frames = readDcd(path, 22);
+    ASSERT_EQ(frames.size(0), 3);
+    ASSERT_EQ(frames.size(1), 22);
+    for (int i = 0; i < 3; i++)
+        EXPECT_LT((frames[i] - molecule.positions()[0] - 0.01 * i).abs().max().item<double>(), 1e-5);
+    EXPECT_THROW(readDcd(path, 21), OpenMMException);
+    std::remove(path.c_str());
+    std::remove(scriptPath.c_str());
+}
+
+TEST(DCDFile, WriterRoundTripAndDamage) {
+    at::Tensor frames = at::randn({5, 4, 3}, at::kDouble);
+    std::string path = temporaryPath(".dcd");
+    {
+        DcdWriter writer(path, 4);
+        writer.write(frames.narrow(0, 0, 2));
+        writer.write(frames[2]);
+        writer.write(frames.narrow(0, 3, 2));
+        EXPECT_EQ(writer.getNumFrames(), 5);
+    }
+    at::Tensor back = readDcd(path);
+    EXPECT_LT((back - frames).abs().max().item<double>(), 1e-6);  // float32 Angstrom
+    // A truncated file and a file that is no DCD are refused with the file named.
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string truncated = temporaryPath(".dcd");
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() - 10);
+    try {
+        readDcd(truncated);
+        ADD_FAILURE() << "no exception";
+    } catch (const OpenMMException& e) {
+        EXPECT_NE(std::string(e.what()).find("frame 4"), std::string::npos) << e.what();
+    }
+    std::string garbage = temporaryPath(".dcd");
+    std::ofstream(garbage, std::ios::binary) << "not a trajectory";
+    EXPECT_THROW(readDcd(garbage), OpenMMException);
+    EXPECT_THROW(readDcd("/nonexistent.dcd"), OpenMMException);
+    for (const std::string& file : {path, truncated, garbage})
+        std::remove(file.c_str());
+}
