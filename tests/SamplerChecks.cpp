@@ -1,0 +1,130 @@
+#include "SamplerChecks.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace OpenMMBG {
+namespace testing {
+
+namespace {
+
+size_t binOf(const std::vector<double>& edges, double x) {
+    size_t b = std::upper_bound(edges.begin(), edges.end(), x) - edges.begin();
+    return std::min(std::max(b, (size_t) 1), edges.size() - 1) - 1;
+}
+
+/** The quantile edges with every bin of exact probability under 2% merged into a neighbour. */
+std::vector<double> mergedEdges(const DoubleWell& well, double temperature) {
+    std::vector<double> edges = exactQuantileEdges(well, temperature, 10);
+    std::vector<double> probability = well.marginalBinProbabilities(temperature, edges);
+    for (size_t b = 0; b < probability.size() && edges.size() > 3;) {
+        if (probability[b] < 0.02) {
+            edges.erase(edges.begin() + (b + 1 < probability.size() ? b + 1 : b));
+            probability = well.marginalBinProbabilities(temperature, edges);
+            b = 0;
+        } else {
+            b++;
+        }
+    }
+    return edges;
+}
+
+} // namespace
+
+std::vector<double> exactQuantileEdges(const DoubleWell& well, double temperature, int bins) {
+    const int points = 16001;
+    std::vector<double> grid(points);
+    for (int i = 0; i < points; i++)
+        grid[i] = -8.0 + 16.0 * i / (points - 1);
+    std::vector<double> p = well.marginalBinProbabilities(temperature, grid);
+    std::vector<double> edges = {-8.0};
+    double cumulative = 0;
+    int next = 1;
+    for (int i = 0; i + 1 < points && next < bins; i++) {
+        cumulative += p[i];
+        if (cumulative >= (double) next / bins) {
+            edges.push_back(grid[i + 1]);
+            next++;
+        }
+    }
+    edges.push_back(0.0);
+    edges.push_back(8.0);
+    std::sort(edges.begin(), edges.end());
+    edges.erase(std::unique(edges.begin(), edges.end(), [](double a, double b) { return std::abs(a - b) < 1e-9; }),
+                edges.end());
+    return edges;
+}
+
+StratifiedStarts stratifiedStarts(const DoubleWell& well, double temperature, int chainsPerStratum, uint64_t seed) {
+    std::vector<double> edges = exactQuantileEdges(well, temperature, 10);
+    StratifiedStarts starts;
+    starts.stratumProbability = well.marginalBinProbabilities(temperature, edges);
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    at::Tensor pool = well.sampleExact(400000, temperature, generator);
+    std::vector<int> taken(edges.size() - 1, 0);
+    std::vector<at::Tensor> chosen;
+    for (int64_t i = 0; i < pool.size(0); i++) {
+        size_t s = binOf(edges, pool[i][0][0].item<double>());
+        if (taken[s] < chainsPerStratum) {
+            taken[s]++;
+            chosen.push_back(pool[i]);
+            starts.stratum.push_back((int) s);
+        }
+        if ((int) chosen.size() == chainsPerStratum * (int) taken.size())
+            break;
+    }
+    starts.positions = at::stack(chosen);
+    return starts;
+}
+
+StationarityCheck checkStationarity(const std::vector<std::vector<double>>& chains, const StratifiedStarts& starts,
+                                    const DoubleWell& well, double temperature) {
+    std::vector<double> edges = mergedEdges(well, temperature);
+    StationarityCheck check;
+    check.expected = well.marginalBinProbabilities(temperature, edges);
+    const size_t numBins = check.expected.size(), numStrata = starts.stratumProbability.size();
+    // frequency[s][k][b]: chains grouped by stratum.
+    std::vector<std::vector<std::vector<double>>> frequency(numStrata);
+    for (size_t k = 0; k < chains.size(); k++) {
+        std::vector<double> f(numBins, 0.0);
+        for (double x : chains[k])
+            f[binOf(edges, x)] += 1.0 / chains[k].size();
+        frequency[starts.stratum[k]].push_back(f);
+    }
+    for (size_t b = 0; b < numBins; b++) {
+        double estimate = 0, variance = 0;
+        for (size_t s = 0; s < numStrata; s++) {
+            const auto& group = frequency[s];
+            const double m = (double) group.size();
+            double mean = 0, var = 0;
+            for (const auto& f : group)
+                mean += f[b] / m;
+            for (const auto& f : group)
+                var += (f[b] - mean) * (f[b] - mean) / (m - 1);
+            estimate += starts.stratumProbability[s] * mean;
+            variance += starts.stratumProbability[s] * starts.stratumProbability[s] * var / m;
+        }
+        double error = std::sqrt(variance);
+        double z = error > 0 ? (estimate - check.expected[b]) / error : 1e9;
+        check.observed.push_back(estimate);
+        check.z.push_back(z);
+        check.maxAbsZ = std::max(check.maxAbsZ, std::abs(z));
+        check.meanSquaredZ += z * z / numBins;
+    }
+    return check;
+}
+
+std::string StationarityCheck::describe() const {
+    std::ostringstream out;
+    out.precision(4);
+    for (size_t b = 0; b < z.size(); b++)
+        out << "bin " << b << ": observed " << observed[b] << " expected " << expected[b] << " z " << z[b] << "\n";
+    out << "max |z| " << maxAbsZ << ", mean z^2 " << meanSquaredZ;
+    return out.str();
+}
+
+} // namespace testing
+} // namespace OpenMMBG

@@ -1,0 +1,54 @@
+#ifndef OPENMMBG_SAMPLERCHECKS_H_
+#define OPENMMBG_SAMPLERCHECKS_H_
+
+// Statistical checks of samplers against the double well's exact marginal.
+//
+// Stationarity: chains start from exact samples; if a kernel leaves the
+// target invariant, the marginal of every later step is exactly the target,
+// whether or not the chains cross the barrier. The starts are stratified: a
+// fixed number of chains begins in each stratum s of the exact distribution
+// (each well a stratum of its own), so that the estimate of each bin,
+// sum_s p_s mean_{k in s} f_k, carries no noise from where chains happened
+// to start, and its variance sum_s p_s^2 var_s / m_s is estimated from
+// independent chains. z = (estimate - exact) / sqrt(variance).
+
+#include "openmmbg/ToySystems.h"
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace OpenMMBG {
+namespace testing {
+
+/** Edges of `bins` bins of equal exact probability of x at T, plus an edge at x = 0 (the barrier). */
+std::vector<double> exactQuantileEdges(const DoubleWell& well, double temperature, int bins);
+
+struct StratifiedStarts {
+    at::Tensor positions;                   // [K, 1, 3]: x, y exact within the stratum, z = 0
+    std::vector<int> stratum;               // of each chain
+    std::vector<double> stratumProbability;  // exact p_s
+};
+
+/** chainsPerStratum exact starts in each of the strata given by exactQuantileEdges(well, T, 10). */
+StratifiedStarts stratifiedStarts(const DoubleWell& well, double temperature, int chainsPerStratum, uint64_t seed);
+
+struct StationarityCheck {
+    std::vector<double> expected, observed, z;
+    double maxAbsZ = 0, meanSquaredZ = 0;
+    std::string describe() const;
+};
+
+/**
+ * Compares per-chain samples of x (chains[k] started as starts says) with
+ * the exact marginal at T, on bins of equal probability in which bins under
+ * 2% are merged with a neighbour.
+ */
+StationarityCheck checkStationarity(const std::vector<std::vector<double>>& chains, const StratifiedStarts& starts,
+                                    const DoubleWell& well, double temperature);
+
+} // namespace testing
+} // namespace OpenMMBG
+
+#endif

@@ -1,0 +1,497 @@
+// LatentMetropolisIntegrator: exactness on the double well (stationarity from
+// exact starts, convergence from one well, next to Langevin MD), Context
+// handling, reproducibility, serialization, bad input, and alanine dipeptide.
+
+#include "SamplerChecks.h"
+#include "TestSupport.h"
+#include "ThrowingForce.h"
+#include "openmmbg/FlowTrainer.h"
+#include "openmmbg/LatentMetropolisIntegrator.h"
+#include "openmmbg/Metrics.h"
+#include "openmmbg/Stereochemistry.h"
+#include "openmmbg/ToySystems.h"
+#include "openmmbg/Topology.h"
+#include "openmmbg/internal/IntegratorSupport.h"
+#include "openmmbg/internal/LatentMoveEngine.h"
+
+#include <gtest/gtest.h>
+#include <openmm/CompoundIntegrator.h>
+#include <openmm/Context.h>
+#include <openmm/CustomExternalForce.h>
+#include <openmm/LangevinMiddleIntegrator.h>
+#include <openmm/OpenMMException.h>
+#include <openmm/Platform.h>
+#include <openmm/State.h>
+#include <openmm/VerletIntegrator.h>
+#include <openmm/serialization/XmlSerializer.h>
+
+#include <cmath>
+#include <sstream>
+
+using namespace OpenMM;
+using namespace OpenMMBG;
+using namespace OpenMMBG::testing;
+
+namespace {
+
+const double T_REF = 300.0;  // the double well's unit temperature (kT = 1)
+
+/** Exact samples at T_REF: training data, and the normalisation of every flow here. */
+at::Tensor exactData() {
+    DoubleWell well;
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(11);
+    return well.sampleExact(10000, T_REF, generator);
+}
+
+/**
+ * A flow with random, untrained networks: non-zero log-determinants
+ * everywhere. Like every FlowModel it has its normalisation fitted to data.
+ */
+FlowModel untrainedRealNVP(const System& system) {
+    FlowConfig config;
+    config.numBlocks = 2;
+    config.hiddenLayers = 2;
+    config.hiddenWidth = 16;
+    config.identityInit = false;
+    config.seed = 3;
+    return FlowModel::createCartesian(system, {0, 1}, exactData(), "realnvp", config, T_REF);
+}
+
+/** A flow trained by maximum likelihood on exact samples at T_REF (about 8 s). */
+FlowModel trainedFlow(const System& system, const std::string& type) {
+    at::Tensor data = exactData();
+    FlowConfig config;
+    config.numBlocks = 4;
+    config.hiddenLayers = 2;
+    config.hiddenWidth = 64;
+    FlowModel model = FlowModel::createCartesian(system, {0, 1}, data, type, config, T_REF);
+    TrainerOptions options;
+    options.numThreads = 1;
+    options.logInterval = 1000;
+    FlowTrainer trainer(model, options);
+    trainer.setData(data, T_REF);
+    TrainingStage stage;
+    stage.steps = 1000;
+    trainer.train(stage);
+    return model;
+}
+
+double xOf(Context& context) {
+    return context.getState(State::Positions).getPositions()[0][0];
+}
+
+/** Chains of `length` moves each, from stratified exact starts at T (6 per stratum). */
+std::vector<std::vector<double>> stationaryChains(const FlowModel& model, const DoubleWell& well, double temperature,
+                                                  double sigma, double independence, int length, int seed,
+                                                  const StratifiedStarts& starts, double* acceptance,
+                                                  const std::string& platform = "Reference") {
+    auto system = well.createSystem();
+    LatentMetropolisIntegrator integrator(model, temperature, sigma, independence);
+    integrator.setRandomNumberSeed(seed);
+    Context context(*system, integrator, Platform::getPlatformByName(platform));
+    const int64_t chains = starts.positions.size(0);
+    std::vector<std::vector<double>> samples(chains);
+    for (int64_t k = 0; k < chains; k++) {
+        at::Tensor start = starts.positions[k][0];
+        context.setPositions({Vec3(start[0].item<double>(), start[1].item<double>(), 0.0)});
+        for (int t = 0; t < length; t++) {
+            integrator.step(1);
+            samples[k].push_back(xOf(context));
+        }
+    }
+    *acceptance = integrator.getAcceptanceRate();
+    return samples;
+}
+
+void expectStationary(const FlowModel& model, double sigma, double independence, int seed,
+                      const std::string& platform = "Reference") {
+    DoubleWell well;
+    for (double temperature : {T_REF, 2 * T_REF}) {
+        StratifiedStarts starts = stratifiedStarts(well, temperature, 6, seed + 1000);
+        double acceptance;
+        auto chains = stationaryChains(model, well, temperature, sigma, independence, 300, seed, starts, &acceptance,
+                                       platform);
+        StationarityCheck check = checkStationarity(chains, starts, well, temperature);
+        // Moves must actually happen, or the check proves nothing.
+        EXPECT_GT(acceptance, 0.02) << "T " << temperature;
+        EXPECT_LT(check.maxAbsZ, 4.5) << "T " << temperature << "\n" << check.describe();
+        EXPECT_LT(check.meanSquaredZ, 2.5) << "T " << temperature << "\n" << check.describe();
+    }
+}
+
+} // namespace
+
+TEST(LatentMetropolisStationarity, UntrainedFlowRandomWalk) {
+    DoubleWell well;
+    expectStationary(untrainedRealNVP(*well.createSystem()), 0.5, 0.0, 1);
+}
+
+TEST(LatentMetropolisStationarity, UntrainedFlowIndependence) {
+    DoubleWell well;
+    expectStationary(untrainedRealNVP(*well.createSystem()), 0.5, 1.0, 2);
+}
+
+TEST(LatentMetropolisStationarity, UntrainedFlowMixture) {
+    DoubleWell well;
+    expectStationary(untrainedRealNVP(*well.createSystem()), 0.5, 0.3, 3);
+}
+
+TEST(LatentMetropolisStationarity, TrainedFlowRandomWalk) {
+    DoubleWell well;
+    expectStationary(trainedFlow(*well.createSystem(), "tsf"), 0.5, 0.0, 4);
+}
+
+TEST(LatentMetropolisStationarity, TrainedFlowIndependence) {
+    DoubleWell well;
+    expectStationary(trainedFlow(*well.createSystem(), "tsf"), 0.5, 1.0, 5);
+}
+
+TEST(LatentMetropolisStationarity, TrainedFlowMixtureOnCpuPlatform) {
+    DoubleWell well;
+    expectStationary(trainedFlow(*well.createSystem(), "tsf"), 0.5, 0.5, 6, "CPU");
+}
+
+TEST(LatentMetropolisStationarity, DetectsABrokenSampler) {
+    // The same check on a kernel that accepts every proposal (no Metropolis
+    // test) must fail: the check has the power to see a biased sampler.
+    DoubleWell well;
+    FlowModel model = untrainedRealNVP(*well.createSystem());
+    LatentMoveEngine engine(model, false, at::kCPU);
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(7);
+    const double temperature = 2 * T_REF;
+    StratifiedStarts starts = stratifiedStarts(well, temperature, 6, 1007);
+    std::vector<std::vector<double>> chains(starts.positions.size(0));
+    at::NoGradGuard noGrad;
+    for (size_t k = 0; k < chains.size(); k++) {
+        ChainState state = engine.encode(starts.positions.narrow(0, k, 1), at::zeros({1}, at::kDouble));
+        for (int t = 0; t < 300; t++) {
+            LatentProposal proposal = engine.propose(state, at::full({1}, temperature, at::kDouble), 0.5, 0.0, generator);
+            engine.update(state, proposal, at::zeros({1}, at::kDouble), proposal.valid);
+            chains[k].push_back(state.x[0][0][0].item<double>());
+        }
+    }
+    StationarityCheck check = checkStationarity(chains, starts, well, temperature);
+    EXPECT_GT(check.maxAbsZ, 4.5) << check.describe();
+}
+
+TEST(LatentMetropolis, TrainedFlowConvergesFromOneWell) {
+    // One long chain started in the left well: flow moves carry it across the
+    // 9 kT barrier, and the free energy of the wells converges to the exact
+    // value within the block-averaged error. The TSF is used at tau = 2 too.
+    DoubleWell well;
+    auto system = well.createSystem();
+    FlowModel realnvp = trainedFlow(*system, "realnvp");
+    FlowModel tsf = trainedFlow(*system, "tsf");
+    struct Case {
+        const FlowModel* model;
+        double temperature;
+    };
+    for (const Case& c : {Case{&realnvp, T_REF}, Case{&realnvp, 2 * T_REF}, Case{&tsf, 2 * T_REF}}) {
+        LatentMetropolisIntegrator integrator(*c.model, c.temperature, 0.5, 0.5);
+        integrator.setRandomNumberSeed(8);
+        Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+        context.setPositions({Vec3(-2.4, 0.0, 0.0)});
+        integrator.step(200);
+        std::vector<double> xs;
+        for (int i = 0; i < 20000; i++) {
+            integrator.step(1);
+            xs.push_back(xOf(context));
+        }
+        int crossings = 0;
+        for (size_t i = 1; i < xs.size(); i++)
+            crossings += (xs[i] > 0) != (xs[i - 1] > 0);
+        Estimate dF = phiFreeEnergyDifference(at::tensor(xs, at::kDouble), 20);
+        double exact = well.freeEnergyDifference(c.temperature);
+        std::string label = c.model->getFlow().getTypeName() + " at " + std::to_string(c.temperature) + " K";
+        // Enough crossings that 20 blocks each see some: the error bar means something.
+        EXPECT_GE(crossings, 60) << label;
+        EXPECT_NEAR(dF.value, exact, 4 * dF.error) << label << ", error " << dF.error;
+        EXPECT_LT(dF.error, 0.3) << label;
+    }
+}
+
+TEST(LatentMetropolis, CompoundWithLangevinKeepsTheBoltzmannDistribution) {
+    // Alternating Langevin MD and flow moves from exact starts stays exact.
+    DoubleWell well;
+    auto system = well.createSystem();
+    FlowModel model = untrainedRealNVP(*system);
+    const double temperature = 2 * T_REF;
+    CompoundIntegrator compound;
+    auto* md = new LangevinMiddleIntegrator(temperature, 5.0, 0.004);
+    md->setRandomNumberSeed(9);
+    auto* mc = new LatentMetropolisIntegrator(model, temperature, 0.5, 0.3);
+    mc->setRandomNumberSeed(10);
+    compound.addIntegrator(md);
+    compound.addIntegrator(mc);
+    Context context(*system, compound, Platform::getPlatformByName("Reference"));
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(12);
+    StratifiedStarts starts = stratifiedStarts(well, temperature, 6, 12);
+    std::vector<std::vector<double>> chains(starts.positions.size(0));
+    for (size_t k = 0; k < chains.size(); k++) {
+        // z starts at its own equilibrium too: a Gaussian of variance T / (T_unit d).
+        double z = at::randn({1}, generator, at::kDouble).item<double>() * std::sqrt(temperature / T_REF);
+        at::Tensor start = starts.positions[k][0];
+        context.setPositions({Vec3(start[0].item<double>(), start[1].item<double>(), z)});
+        context.setVelocitiesToTemperature(temperature, 100 + (int) k);
+        for (int t = 0; t < 300; t++) {
+            compound.setCurrentIntegrator(0);
+            compound.step(5);
+            compound.setCurrentIntegrator(1);
+            compound.step(1);
+            chains[k].push_back(xOf(context));
+        }
+    }
+    StationarityCheck check = checkStationarity(chains, starts, well, temperature);
+    EXPECT_GT(mc->getAcceptanceRate(), 0.02);
+    EXPECT_LT(check.maxAbsZ, 4.5) << check.describe();
+    EXPECT_LT(check.meanSquaredZ, 2.5) << check.describe();
+}
+
+TEST(LatentMetropolis, RejectedMovesLeaveTheContextExactly) {
+    DoubleWell well;
+    auto system = well.createSystem();
+    // Proposals a latent step of 50 away have energies far beyond exp(-700): always rejected.
+    LatentMetropolisIntegrator integrator(untrainedRealNVP(*system), T_REF, 50.0, 0.0);
+    integrator.setRandomNumberSeed(13);
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions({Vec3(-2.3, 0.4, 0.1)});
+    context.setVelocities({Vec3(0.5, -0.25, 1.5)});
+    context.setTime(7.0);
+    const int all = State::Positions | State::Velocities | State::Energy | State::Forces;
+    State before = context.getState(all);
+    integrator.step(20);
+    State after = context.getState(all);
+    EXPECT_EQ(integrator.getStatistics().getAccepted(MoveKind::RandomWalk), 0);
+    EXPECT_EQ(integrator.getStatistics().getProposed(MoveKind::RandomWalk), 20);
+    for (int k = 0; k < 3; k++) {
+        EXPECT_EQ(before.getPositions()[0][k], after.getPositions()[0][k]);
+        EXPECT_EQ(before.getVelocities()[0][k], after.getVelocities()[0][k]);
+        EXPECT_EQ(before.getForces()[0][k], after.getForces()[0][k]);
+    }
+    EXPECT_EQ(before.getPotentialEnergy(), after.getPotentialEnergy());
+    EXPECT_EQ(before.getKineticEnergy(), after.getKineticEnergy());
+    EXPECT_EQ(after.getTime(), 7.0);
+    // Accepted moves change positions but never velocities or time.
+    integrator.setLatentStepSize(0.5);
+    integrator.step(50);
+    State moved = context.getState(all);
+    EXPECT_GT(integrator.getStatistics().getAccepted(MoveKind::RandomWalk), 0);
+    EXPECT_NE(moved.getPositions()[0][0], before.getPositions()[0][0]);
+    EXPECT_EQ(moved.getPositions()[0][2], before.getPositions()[0][2]);  // z is external: kept
+    EXPECT_EQ(moved.getVelocities()[0][1], before.getVelocities()[0][1]);
+    EXPECT_EQ(moved.getTime(), 7.0);
+    // The reported energy is the current configuration's.
+    VerletIntegrator verlet(0.001);
+    Context fresh(*system, verlet, Platform::getPlatformByName("Reference"));
+    fresh.setPositions(moved.getPositions());
+    EXPECT_EQ(fresh.getState(State::Energy).getPotentialEnergy(), moved.getPotentialEnergy());
+}
+
+TEST(LatentMetropolis, FailuresInsideOpenMMAreRejectedAndCounted) {
+    registerThrowingForceProxy();
+    DoubleWell well;
+    auto system = well.createSystem();
+    system->addForce(new ThrowingForce(-1.0));  // throws for every x >= -1 nm
+    // Independence moves reach the right well, where every evaluation throws.
+    LatentMetropolisIntegrator integrator(untrainedRealNVP(*system), 2 * T_REF, 1.0, 0.5);
+    integrator.setRandomNumberSeed(14);
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions({Vec3(-2.4, 0.0, 0.0)});
+    integrator.step(300);
+    EXPECT_GT(integrator.getStatistics().failedEnergies, 0);
+    EXPECT_LT(xOf(context), -1.0);  // never moved where OpenMM failed
+    EXPECT_NO_THROW(context.getState(State::Energy));
+}
+
+TEST(LatentMetropolis, FixedSeedReproducesARun) {
+    DoubleWell well;
+    auto system = well.createSystem();
+    FlowModel model = untrainedRealNVP(*system);
+    auto run = [&](int seed) {
+        LatentMetropolisIntegrator integrator(model, T_REF, 0.5, 0.3);
+        integrator.setRandomNumberSeed(seed);
+        Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+        context.setPositions({Vec3(-2.4, 0.0, 0.0)});
+        std::vector<double> xs;
+        for (int i = 0; i < 100; i++) {
+            integrator.step(1);
+            xs.push_back(xOf(context));
+        }
+        return xs;
+    };
+    EXPECT_EQ(run(21), run(21));
+    EXPECT_NE(run(21), run(22));
+}
+
+TEST(LatentMetropolis, WarmUpAdaptsTheStepSizeAndThenKeepsIt) {
+    DoubleWell well;
+    auto system = well.createSystem();
+    LatentMetropolisIntegrator integrator(untrainedRealNVP(*system), T_REF, 5.0, 0.0);
+    integrator.setRandomNumberSeed(15);
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions({Vec3(-2.4, 0.0, 0.0)});
+    integrator.warmUp(2000, 0.4);
+    double sigma = integrator.getLatentStepSize();
+    EXPECT_LT(sigma, 2.0);  // from a far too large 5
+    EXPECT_EQ(integrator.getStatistics().getProposed(MoveKind::RandomWalk), 0);  // reset after warm-up
+    integrator.step(2000);
+    EXPECT_EQ(integrator.getLatentStepSize(), sigma);
+    EXPECT_NEAR(integrator.getAcceptanceRate(MoveKind::RandomWalk), 0.4, 0.1);
+}
+
+TEST(LatentMetropolis, SerializationRoundTripContinuesIdentically) {
+    DoubleWell well;
+    auto system = well.createSystem();
+    LatentMetropolisIntegrator original(trainedFlow(*system, "tsf"), 2 * T_REF, 0.4, 0.25);
+    original.setRandomNumberSeed(16);
+    original.setIntegrationForceGroups(1);  // group 0, which holds the System's one force
+    Context context(*system, original, Platform::getPlatformByName("Reference"));
+    context.setPositions({Vec3(-2.4, 0.0, 0.0)});
+    original.step(100);
+    std::stringstream xml;
+    XmlSerializer::serialize<Integrator>(&original, "Integrator", xml);
+    std::unique_ptr<Integrator> copy(XmlSerializer::deserialize<Integrator>(xml));
+    auto* restored = dynamic_cast<LatentMetropolisIntegrator*>(copy.get());
+    ASSERT_NE(restored, nullptr);
+    EXPECT_EQ(restored->getTemperature(), 2 * T_REF);
+    EXPECT_EQ(restored->getLatentStepSize(), 0.4);
+    EXPECT_EQ(restored->getIndependenceProbability(), 0.25);
+    EXPECT_EQ(restored->getRandomNumberSeed(), 16);
+    EXPECT_EQ(restored->getIntegrationForceGroups(), 1);
+    EXPECT_EQ(restored->getFlowModel().getFlow().getTypeName(), "tsf");
+    Context other(*system, *restored, Platform::getPlatformByName("Reference"));
+    other.setPositions(context.getState(State::Positions).getPositions());
+    for (int i = 0; i < 50; i++) {
+        original.step(1);
+        restored->step(1);
+        ASSERT_EQ(xOf(context), xOf(other)) << "step " << i;
+    }
+    // A newer XML version is refused.
+    std::string text = xml.str();
+    size_t at = text.find("version=\"1\"");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, 11, "version=\"9\"");
+    std::stringstream newer(text);
+    EXPECT_THROW(XmlSerializer::deserialize<Integrator>(newer), OpenMMException);
+}
+
+TEST(LatentMetropolis, BadInputIsRefusedClearly) {
+    DoubleWell well;
+    auto system = well.createSystem();
+    FlowModel model = untrainedRealNVP(*system);
+    auto expectMessage = [](const std::function<void()>& call, const std::string& text) {
+        try {
+            call();
+            ADD_FAILURE() << "no exception; expected one mentioning '" << text << "'";
+        } catch (const OpenMMException& e) {
+            EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+        }
+    };
+    expectMessage([&] { LatentMetropolisIntegrator(model, 0.0, 0.5); }, "temperature");
+    expectMessage([&] { LatentMetropolisIntegrator(model, -3.0, 0.5); }, "temperature");
+    expectMessage([&] { LatentMetropolisIntegrator(model, 300.0, -0.1); }, "latent step size");
+    expectMessage([&] { LatentMetropolisIntegrator(model, 300.0, 0.5, 1.5); }, "independence probability");
+    expectMessage([&] { LatentMetropolisIntegrator("/nonexistent.flow", 300.0, 0.5); }, "cannot open");
+    LatentMetropolisIntegrator integrator(model, 300.0, 0.5);
+    expectMessage([&] { integrator.setTemperature(-1); }, "temperature");
+    EXPECT_EQ(integrator.getTemperature(), 300.0);
+    expectMessage([&] { integrator.step(1); }, "not bound to a Context");
+
+    // A flow for another System: the Context is refused.
+    AlanineDipeptide molecule = loadAlanineDipeptide();
+    expectMessage([&] {
+        LatentMetropolisIntegrator wrong(model, 300.0, 0.5);
+        Context context(*molecule.system, wrong, Platform::getPlatformByName("Reference"));
+    }, "another System");
+    // Constraints, virtual sites, periodic boxes.
+    System constrained;
+    constrained.addParticle(1.0);
+    constrained.addParticle(1.0);
+    constrained.addConstraint(0, 1, 0.1);
+    FlowModel pair = FlowModel::createCartesian(constrained, {}, at::Tensor(), "realnvp", FlowConfig(), 300.0);
+    expectMessage([&] {
+        LatentMetropolisIntegrator mc(pair, 300.0, 0.5);
+        Context context(constrained, mc, Platform::getPlatformByName("Reference"));
+    }, "constraints");
+    System periodic;
+    periodic.addParticle(1.0);
+    periodic.setDefaultPeriodicBoxVectors(Vec3(2, 0, 0), Vec3(0, 2, 0), Vec3(0, 0, 2));
+    auto* force = new CustomExternalForce("periodicdistance(x, y, z, 0, 0, 0)^2");
+    force->addParticle(0);
+    periodic.addForce(force);
+    FlowModel single = FlowModel::createCartesian(periodic, {}, at::Tensor(), "realnvp", FlowConfig(), 300.0);
+    expectMessage([&] {
+        LatentMetropolisIntegrator mc(single, 300.0, 0.5);
+        Context context(periodic, mc, Platform::getPlatformByName("Reference"));
+    }, "periodic");
+    // NaN positions: a clear error, the Context unchanged.
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions({Vec3(std::nan(""), 0.0, 0.0)});
+    expectMessage([&] { integrator.step(1); }, "not finite");
+    EXPECT_TRUE(std::isnan(xOf(context)));
+}
+
+TEST(LatentMetropolisAlanine, TrainedFlowKeepsChiralityAndReportsTrueEnergies) {
+    AlanineDipeptide molecule = loadAlanineDipeptide();
+    const double temperature = 600.0;
+    // Training data: 100 ps of MD at 600 K.
+    LangevinMiddleIntegrator md(temperature, 1.0, 0.001);
+    md.setRandomNumberSeed(17);
+    Context mdContext(*molecule.system, md, Platform::getPlatformByName("Reference"));
+    mdContext.setPositions(molecule.structure.positions);
+    mdContext.setVelocitiesToTemperature(temperature, 17);
+    md.step(2000);
+    std::vector<double> flat;
+    for (int f = 0; f < 1000; f++) {
+        md.step(100);
+        State state = mdContext.getState(State::Positions);  // keep the State alive while reading it
+        for (const Vec3& p : state.getPositions())
+            flat.insert(flat.end(), {p[0], p[1], p[2]});
+    }
+    at::Tensor frames = at::tensor(flat, at::kDouble).reshape({1000, 22, 3});
+    FlowConfig config;
+    config.numBlocks = 3;
+    config.hiddenLayers = 2;
+    config.hiddenWidth = 64;
+    FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, "tsf", config, temperature);
+    TrainerOptions options;
+    options.numThreads = 1;
+    options.logInterval = 1000;
+    FlowTrainer trainer(model, options);
+    trainer.setData(frames, temperature);
+    TrainingStage stage;
+    stage.steps = 400;
+    stage.batchSize = 128;
+    trainer.train(stage);
+
+    LatentMetropolisIntegrator integrator(model, temperature, 0.05, 0.1);
+    integrator.setRandomNumberSeed(18);
+    Context context(*molecule.system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions(mdContext.getState(State::Positions).getPositions());
+    Stereochemistry stereo(22, bondsOfSystem(*molecule.system));
+    at::Tensor reference = stereo.signs(positionsToTensor(context.getState(State::Positions).getPositions()))[0];
+    VerletIntegrator verlet(0.001);
+    Context fresh(*molecule.system, verlet, Platform::getPlatformByName("Reference"));
+    long long lastAccepted = 0, checkedEnergies = 0;
+    for (int block = 0; block < 100; block++) {
+        integrator.step(100);
+        State state = context.getState(State::Positions | State::Energy);
+        EXPECT_TRUE(at::equal(stereo.signs(positionsToTensor(state.getPositions()))[0], reference)) << "block " << block;
+        const MoveStatistics& s = integrator.getStatistics();
+        long long accepted = s.accepted[0] + s.accepted[1];
+        if (accepted > lastAccepted) {
+            fresh.setPositions(state.getPositions());
+            EXPECT_EQ(fresh.getState(State::Energy).getPotentialEnergy(), state.getPotentialEnergy());
+            checkedEnergies++;
+        }
+        lastAccepted = accepted;
+    }
+    const MoveStatistics& s = integrator.getStatistics();
+    EXPECT_EQ(s.proposed[0] + s.proposed[1], 10000);
+    EXPECT_GT(integrator.getAcceptanceRate(MoveKind::RandomWalk), 0.05);
+    EXPECT_GT(checkedEnergies, 10);
+    std::cout << "alanine dipeptide, 10^4 moves at 600 K: random-walk acceptance "
+              << integrator.getAcceptanceRate(MoveKind::RandomWalk) << ", independence acceptance "
+              << integrator.getAcceptanceRate(MoveKind::Independence) << ", stereo rejections " << s.stereoFlips
+              << ", out of domain " << s.outOfDomain << "\n";
+}
