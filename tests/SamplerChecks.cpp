@@ -1,5 +1,7 @@
 #include "SamplerChecks.h"
 
+#include "openmmbg/FlowTrainer.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
@@ -115,6 +117,74 @@ StationarityCheck checkStationarity(const std::vector<std::vector<double>>& chai
         check.meanSquaredZ += z * z / numBins;
     }
     return check;
+}
+
+StationarityCheck checkBlockAverages(const std::vector<double>& chain, const DoubleWell& well, double temperature,
+                                     int blocks) {
+    std::vector<double> edges = mergedEdges(well, temperature);
+    StationarityCheck check;
+    check.expected = well.marginalBinProbabilities(temperature, edges);
+    const size_t numBins = check.expected.size(), length = chain.size() / blocks;
+    std::vector<std::vector<double>> frequency(blocks, std::vector<double>(numBins, 0.0));
+    for (int k = 0; k < blocks; k++)
+        for (size_t i = 0; i < length; i++)
+            frequency[k][binOf(edges, chain[k * length + i])] += 1.0 / length;
+    for (size_t b = 0; b < numBins; b++) {
+        double mean = 0, variance = 0;
+        for (int k = 0; k < blocks; k++)
+            mean += frequency[k][b] / blocks;
+        for (int k = 0; k < blocks; k++)
+            variance += (frequency[k][b] - mean) * (frequency[k][b] - mean) / (blocks - 1);
+        double error = std::sqrt(variance / blocks);
+        double z = error > 0 ? (mean - check.expected[b]) / error : 1e9;
+        check.observed.push_back(mean);
+        check.z.push_back(z);
+        check.maxAbsZ = std::max(check.maxAbsZ, std::abs(z));
+        check.meanSquaredZ += z * z / numBins;
+    }
+    return check;
+}
+
+int countCrossings(const std::vector<double>& chain) {
+    int crossings = 0;
+    for (size_t i = 1; i < chain.size(); i++)
+        crossings += (chain[i] > 0) != (chain[i - 1] > 0);
+    return crossings;
+}
+
+at::Tensor exactDoubleWellData() {
+    DoubleWell well;
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(11);
+    return well.sampleExact(10000, well.unitTemperature, generator);
+}
+
+FlowModel untrainedDoubleWellFlow(const OpenMM::System& system) {
+    FlowConfig config;
+    config.numBlocks = 2;
+    config.hiddenLayers = 2;
+    config.hiddenWidth = 16;
+    config.identityInit = false;  // random weights: non-zero log-determinants everywhere
+    config.seed = 3;
+    return FlowModel::createCartesian(system, {0, 1}, exactDoubleWellData(), "realnvp", config, DoubleWell().unitTemperature);
+}
+
+FlowModel trainedDoubleWellFlow(const OpenMM::System& system, const std::string& type) {
+    at::Tensor data = exactDoubleWellData();
+    const double temperature = DoubleWell().unitTemperature;
+    FlowConfig config;
+    config.numBlocks = 4;
+    config.hiddenLayers = 2;
+    config.hiddenWidth = 64;
+    FlowModel model = FlowModel::createCartesian(system, {0, 1}, data, type, config, temperature);
+    TrainerOptions options;
+    options.numThreads = 1;
+    options.logInterval = 1000;
+    FlowTrainer trainer(model, options);
+    trainer.setData(data, temperature);
+    TrainingStage stage;
+    stage.steps = 1000;
+    trainer.train(stage);
+    return model;
 }
 
 std::string StationarityCheck::describe() const {

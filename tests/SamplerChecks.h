@@ -12,6 +12,7 @@
 // to start, and its variance sum_s p_s^2 var_s / m_s is estimated from
 // independent chains. z = (estimate - exact) / sqrt(variance).
 
+#include "openmmbg/FlowModel.h"
 #include "openmmbg/ToySystems.h"
 
 #include <ATen/ATen.h>
@@ -47,6 +48,26 @@ struct StationarityCheck {
  */
 StationarityCheck checkStationarity(const std::vector<std::vector<double>>& chains, const StratifiedStarts& starts,
                                     const DoubleWell& well, double temperature);
+
+/**
+ * The same comparison for one long chain that crosses the barrier often:
+ * each bin's frequency averaged over `blocks` consecutive blocks, with the
+ * standard error from the spread of the block averages.
+ */
+StationarityCheck checkBlockAverages(const std::vector<double>& chain, const DoubleWell& well, double temperature,
+                                     int blocks = 20);
+
+/** Number of sign changes of x along a chain. */
+int countCrossings(const std::vector<double>& chain);
+
+// Double-well flows shared by the sampler tests (the well's unit temperature, 300 K, is T_ref).
+
+/** 10000 exact samples at 300 K: training data, and the normalisation of every flow here. */
+at::Tensor exactDoubleWellData();
+/** A flow with random, untrained networks (normalisation fitted to data, like every FlowModel). */
+FlowModel untrainedDoubleWellFlow(const OpenMM::System& system);
+/** A flow (4 blocks, 2 x 64) trained by maximum likelihood on exact samples at 300 K (about 8 s). */
+FlowModel trainedDoubleWellFlow(const OpenMM::System& system, const std::string& type);
 
 } // namespace testing
 } // namespace OpenMMBG

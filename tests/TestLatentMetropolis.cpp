@@ -36,44 +36,12 @@ namespace {
 
 const double T_REF = 300.0;  // the double well's unit temperature (kT = 1)
 
-/** Exact samples at T_REF: training data, and the normalisation of every flow here. */
-at::Tensor exactData() {
-    DoubleWell well;
-    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(11);
-    return well.sampleExact(10000, T_REF, generator);
-}
-
-/**
- * A flow with random, untrained networks: non-zero log-determinants
- * everywhere. Like every FlowModel it has its normalisation fitted to data.
- */
 FlowModel untrainedRealNVP(const System& system) {
-    FlowConfig config;
-    config.numBlocks = 2;
-    config.hiddenLayers = 2;
-    config.hiddenWidth = 16;
-    config.identityInit = false;
-    config.seed = 3;
-    return FlowModel::createCartesian(system, {0, 1}, exactData(), "realnvp", config, T_REF);
+    return untrainedDoubleWellFlow(system);
 }
 
-/** A flow trained by maximum likelihood on exact samples at T_REF (about 8 s). */
 FlowModel trainedFlow(const System& system, const std::string& type) {
-    at::Tensor data = exactData();
-    FlowConfig config;
-    config.numBlocks = 4;
-    config.hiddenLayers = 2;
-    config.hiddenWidth = 64;
-    FlowModel model = FlowModel::createCartesian(system, {0, 1}, data, type, config, T_REF);
-    TrainerOptions options;
-    options.numThreads = 1;
-    options.logInterval = 1000;
-    FlowTrainer trainer(model, options);
-    trainer.setData(data, T_REF);
-    TrainingStage stage;
-    stage.steps = 1000;
-    trainer.train(stage);
-    return model;
+    return trainedDoubleWellFlow(system, type);
 }
 
 double xOf(Context& context) {
@@ -197,9 +165,7 @@ TEST(LatentMetropolis, TrainedFlowConvergesFromOneWell) {
             integrator.step(1);
             xs.push_back(xOf(context));
         }
-        int crossings = 0;
-        for (size_t i = 1; i < xs.size(); i++)
-            crossings += (xs[i] > 0) != (xs[i - 1] > 0);
+        int crossings = countCrossings(xs);
         Estimate dF = phiFreeEnergyDifference(at::tensor(xs, at::kDouble), 20);
         double exact = well.freeEnergyDifference(c.temperature);
         std::string label = c.model->getFlow().getTypeName() + " at " + std::to_string(c.temperature) + " K";

@@ -2,7 +2,9 @@
 // XmlSerializer handles our integrators without any call from the user.
 
 #include "LatentMetropolisIntegratorProxy.h"
+#include "TSFParallelTemperingIntegratorProxy.h"
 #include "openmmbg/LatentMetropolisIntegrator.h"
+#include "openmmbg/TSFParallelTemperingIntegrator.h"
 
 #include <openmm/serialization/SerializationProxy.h>
 
@@ -10,6 +12,8 @@ namespace OpenMMBG {
 
 extern "C" __attribute__((constructor)) void registerOpenMMBGSerializationProxies() {
     OpenMM::SerializationProxy::registerProxy(typeid(LatentMetropolisIntegrator), new LatentMetropolisIntegratorProxy());
+    OpenMM::SerializationProxy::registerProxy(typeid(TSFParallelTemperingIntegrator),
+                                              new TSFParallelTemperingIntegratorProxy());
 }
 
 } // namespace OpenMMBG

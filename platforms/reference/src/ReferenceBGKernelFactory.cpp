@@ -17,6 +17,8 @@ public:
     KernelImpl* createKernelImpl(std::string name, const Platform& platform, ContextImpl& context) const override {
         if (name == IntegrateLatentMetropolisStepKernel::Name())
             return new ReferenceIntegrateLatentMetropolisStepKernel(name, platform);
+        if (name == IntegrateTSFParallelTemperingStepKernel::Name())
+            return new ReferenceIntegrateTSFParallelTemperingStepKernel(name, platform);
         throw OpenMMException("OpenMM-BG: the Reference/CPU plugin has no kernel named '" + name + "'");
     }
 };
@@ -32,6 +34,7 @@ extern "C" OPENMM_EXPORT void registerKernelFactories() {
         if (dynamic_cast<ReferencePlatform*>(&platform) != nullptr) {
             auto* factory = new OpenMMBG::ReferenceBGKernelFactory();
             platform.registerKernelFactory(OpenMMBG::IntegrateLatentMetropolisStepKernel::Name(), factory);
+            platform.registerKernelFactory(OpenMMBG::IntegrateTSFParallelTemperingStepKernel::Name(), factory);
         }
     }
 }
