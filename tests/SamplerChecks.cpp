@@ -163,7 +163,7 @@ FlowModel untrainedDoubleWellFlow(const OpenMM::System& system) {
     config.numBlocks = 2;
     config.hiddenLayers = 2;
     config.hiddenWidth = 16;
-    config.identityInit = false;  // random weights: non-zero log-determinants everywhere
+    config.outputInitScale = 1.0;  // random weights: non-zero log-determinants everywhere
     config.seed = 3;
     return FlowModel::createCartesian(system, {0, 1}, exactDoubleWellData(), "realnvp", config, DoubleWell().unitTemperature);
 }

@@ -25,7 +25,7 @@ FlowConfig randomFlow(uint64_t seed, int blocks = 3, int width = 16) {
     config.numBlocks = blocks;
     config.hiddenLayers = 2;
     config.hiddenWidth = width;
-    config.identityInit = false;  // a non-trivial map
+    config.outputInitScale = 1.0;  // a non-trivial map
     config.seed = seed;
     return config;
 }

@@ -54,6 +54,7 @@ FlowModel exactHarmonicFlow(const System& system) {
     config.numBlocks = 1;
     config.hiddenLayers = 1;
     config.hiddenWidth = 4;
+    config.outputInitScale = 0.0;  // the identity
     auto coordinates = std::make_shared<CartesianCoordinates>(1, std::vector<int>{0, 1});
     return FlowModel(coordinates, at::zeros({2}, at::kDouble), at::ones({2}, at::kDouble),
                      std::make_shared<TSFFlow>(2, config), T_REF, SystemFingerprint::of(system));

@@ -278,11 +278,11 @@ int main(int argc, char** argv) {
                 score("Gaussian", logDensity, draw);
             }
 
-            // The flows. Output layers start random (identityInit = false): with the default identity
-            // start, ML training of the TSF hardly moves (see README); "TSF (identity init)", trained with
-            // the quick preset only, shows it.
+            // The flows. Output layers start random (outputInitScale = 1): with an exact identity start
+            // (outputInitScale = 0), ML training of the TSF hardly moves (see README); "TSF (identity
+            // init)", trained with the quick preset only, shows it.
             FlowConfig tsfConfig = preset.tsf;
-            tsfConfig.identityInit = false;
+            tsfConfig.outputInitScale = 1.0;
             tsfConfig.seed = 31 + d;
             FlowModel tsf = FlowModel::createCartesian(*system, well.coordinateIndices(), trainFrames, "tsf",
                                                        tsfConfig, unit);
@@ -290,7 +290,7 @@ int main(int argc, char** argv) {
             FlowModel nvp = FlowModel::createCartesian(*system, well.coordinateIndices(), trainFrames, "realnvp",
                                                        nvpConfig, unit);
             FlowConfig identityConfig = tsfConfig;
-            identityConfig.identityInit = true;
+            identityConfig.outputInitScale = 0.0;
             FlowModel tsfIdentity = FlowModel::createCartesian(*system, well.coordinateIndices(), trainFrames,
                                                                "tsf", identityConfig, unit);
             std::vector<std::pair<std::string, FlowModel>> models = {{"RealNVP", nvp}, {"TSF", tsf}};
@@ -322,7 +322,7 @@ int main(int argc, char** argv) {
                 info << "d " << d << " " << name << " blocks " << model.getFlow().getConfig().numBlocks
                      << " hidden_layers " << model.getFlow().getConfig().hiddenLayers << " width "
                      << model.getFlow().getConfig().hiddenWidth << " identity_init "
-                     << model.getFlow().getConfig().identityInit << " parameters "
+                     << (model.getFlow().getConfig().outputInitScale == 0.0) << " parameters "
                      << model.getFlow().getNumParameters() << " train_seconds " << summary.seconds
                      << " train_set_nll_T1 " << trainNLL << "\n";
 

@@ -8,6 +8,8 @@
 #include <ATen/ATen.h>
 #include <openmm/OpenMMException.h>
 
+#include <cmath>
+
 using OpenMM::OpenMMException;
 
 namespace OpenMMBG {
@@ -15,6 +17,8 @@ namespace OpenMMBG {
 Flow::Flow(const FlowConfig& config) : config(config) {
     if (config.numBlocks < 1 || config.hiddenLayers < 0 || config.hiddenWidth < 1)
         throw OpenMMException("Flow: need numBlocks >= 1, hiddenLayers >= 0 and hiddenWidth >= 1");
+    if (!std::isfinite(config.outputInitScale))
+        throw OpenMMException("Flow: outputInitScale must be finite");
 }
 
 int64_t Flow::getNumParameters() const {
@@ -32,9 +36,10 @@ void Flow::checkInput(const at::Tensor& input, const char* where) const {
 
 void saveFlowArchitecture(TensorMap& state, const std::string& prefix, int numCoordinates, const FlowConfig& config) {
     state[prefix + "architecture"] = at::tensor(
-        std::vector<int64_t>{numCoordinates, config.numBlocks, config.hiddenLayers, config.hiddenWidth,
-                             config.identityInit ? 1 : 0, (int64_t) config.seed},
+        std::vector<int64_t>{numCoordinates, config.numBlocks, config.hiddenLayers, config.hiddenWidth, 0,
+                             (int64_t) config.seed},
         at::kLong);
+    state[prefix + "output_init_scale"] = at::tensor({config.outputInitScale}, at::kDouble);
 }
 
 std::pair<int, FlowConfig> loadFlowArchitecture(const TensorMap& state, const std::string& prefix) {
@@ -46,8 +51,11 @@ std::pair<int, FlowConfig> loadFlowArchitecture(const TensorMap& state, const st
     config.numBlocks = (int) a[1].item<int64_t>();
     config.hiddenLayers = (int) a[2].item<int64_t>();
     config.hiddenWidth = (int) a[3].item<int64_t>();
-    config.identityInit = a[4].item<int64_t>() != 0;
     config.seed = (uint64_t) a[5].item<int64_t>();
+    // Only informative: loading replaces the initial weights.
+    auto scale = state.find(prefix + "output_init_scale");
+    if (scale != state.end())
+        config.outputInitScale = scale->second.item<double>();
     return {(int) a[0].item<int64_t>(), config};
 }
 

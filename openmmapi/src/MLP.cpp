@@ -6,16 +6,16 @@
 
 namespace OpenMMBG {
 
-MLP::MLP(int inputs, int outputs, int hiddenLayers, int width, Activation activation, bool zeroOutput,
+MLP::MLP(int inputs, int outputs, int hiddenLayers, int width, Activation activation, double outputScale,
          at::Generator& generator)
     : activation(activation) {
     int in = inputs;
     for (int layer = 0; layer <= hiddenLayers; layer++) {
         const bool last = layer == hiddenLayers;
         const int out = last ? outputs : width;
-        const double bound = 1.0 / std::sqrt((double) in);
+        const double bound = (last ? outputScale : 1.0) / std::sqrt((double) in);
         at::Tensor w = at::empty({in, out}, at::kDouble), b = at::empty({out}, at::kDouble);
-        if (last && zeroOutput) {
+        if (bound == 0) {
             w.zero_();
             b.zero_();
         } else {

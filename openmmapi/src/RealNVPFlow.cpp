@@ -21,6 +21,7 @@ RealNVPFlow::RealNVPFlow(int numCoordinates, const FlowConfig& config)
         throw OpenMM::OpenMMException("RealNVPFlow: couplings need at least 2 coordinates, got "
                                       + std::to_string(numCoordinates));
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(config.seed);
+    const double outputScale = config.outputInitScale < 0 ? 0.0 : config.outputInitScale;  // identity start
     for (int block = 0; block < config.numBlocks; block++) {
         // Even blocks split even/odd entries, odd blocks first/second half.
         std::vector<int64_t> first, second;
@@ -36,9 +37,9 @@ RealNVPFlow::RealNVPFlow(int numCoordinates, const FlowConfig& config)
             coupling.conditioning = at::tensor(conditioning, at::kLong);
             int in = (int) conditioning.size(), out = (int) updated.size();
             coupling.scale = MLP(in, out, config.hiddenLayers, config.hiddenWidth, MLP::Activation::Tanh,
-                                 config.identityInit, generator);
+                                 outputScale, generator);
             coupling.translation = MLP(in, out, config.hiddenLayers, config.hiddenWidth, MLP::Activation::ReLU,
-                                       config.identityInit, generator);
+                                       outputScale, generator);
             couplings.push_back(std::move(coupling));
         }
     }

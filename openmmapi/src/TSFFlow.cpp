@@ -29,14 +29,16 @@ TSFFlow::TSFFlow(int numCoordinates, const FlowConfig& config) : Flow(config), n
         throw OpenMM::OpenMMException("TSFFlow: need at least 1 coordinate");
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(config.seed);
     logScale = at::zeros({1}, at::kDouble).requires_grad_(true);
+    // Random output layers: near the identity a TSF sits on a saddle of the ML loss (FlowConfig).
+    const double outputScale = config.outputInitScale < 0 ? 1.0 : config.outputInitScale;
     for (int block = 0; block < config.numBlocks; block++) {
         for (bool updatesMomenta : {true, false}) {
             Coupling coupling;
             coupling.updatesMomenta = updatesMomenta;
             coupling.scale = MLP(numCoordinates, numCoordinates, config.hiddenLayers, config.hiddenWidth,
-                                 MLP::Activation::Tanh, config.identityInit, generator);
+                                 MLP::Activation::Tanh, outputScale, generator);
             coupling.translation = MLP(numCoordinates, numCoordinates, config.hiddenLayers, config.hiddenWidth,
-                                       MLP::Activation::ReLU, config.identityInit, generator);
+                                       MLP::Activation::ReLU, outputScale, generator);
             couplings.push_back(std::move(coupling));
         }
     }

@@ -19,10 +19,18 @@ struct FlowConfig {
     int hiddenLayers = 3;   // hidden layers per network
     int hiddenWidth = 256;  // units per hidden layer
     /**
-     * Output layers start at zero, so the untrained flow is the identity
-     * (the usual start for training). false: random output layers too.
+     * Scale of the output layers' initial weights relative to the usual
+     * uniform(+-1/sqrt(fan_in)) start: 0 makes the untrained flow exactly the
+     * identity, 1 fully random. Negative (the default): the flow type's own
+     * choice, 0 for RealNVP and 1 for TSF. A TSF correlates its coordinates
+     * only through the momenta, so near the identity the effect of its
+     * couplings on the loss is of second order: a saddle that minibatch noise
+     * hides. Measured on a correlated 20-dimensional Gaussian (1500 steps):
+     * TSF from scales 0, 0.01 and 0.1 stayed at the NLL of a diagonal
+     * Gaussian, from 0.3 and 1 it learned the correlations; RealNVP learned
+     * from 0 and 1 alike.
      */
-    bool identityInit = true;
+    double outputInitScale = -1.0;
     uint64_t seed = 1;      // initial weights
 };
 

@@ -21,10 +21,10 @@ public:
     MLP() = default;
     /**
      * Weights and biases start uniform in +-1/sqrt(fan_in) (PyTorch's Linear
-     * default), drawn from `generator`; with zeroOutput the output layer
-     * starts at zero, so the network outputs 0 for every input.
+     * default), drawn from `generator`; the output layer's range is scaled by
+     * outputScale (0: the network outputs 0 for every input).
      */
-    MLP(int inputs, int outputs, int hiddenLayers, int width, Activation activation, bool zeroOutput,
+    MLP(int inputs, int outputs, int hiddenLayers, int width, Activation activation, double outputScale,
         at::Generator& generator);
 
     at::Tensor operator()(const at::Tensor& input) const;
