@@ -11,6 +11,7 @@
 #include <openmm/OpenMMException.h>
 
 #include <cmath>
+#include <array>
 #include <set>
 
 using namespace OpenMMBG;
@@ -128,27 +129,53 @@ TEST(InternalCoordinates, LogDetMatchesAutogradJacobian) {
     }
 }
 
-TEST(InternalCoordinates, BackboneTorsionsArePhiAndPsi) {
+TEST(InternalCoordinates, SiblingsTakeTorsionsRelativeToTheFirstChild) {
     AlanineDipeptide molecule = loadAlanineDipeptide();
     InternalCoordinates ic = alanineCoordinates(molecule);
     const PdbStructure& s = molecule.structure;
-    // phi = C(ACE)-N-CA-C and psi = N-CA-C-N(NME) are z-matrix torsions.
-    int cAce = s.findAtom("ACE", "C"), nMe = s.findAtom("NME", "N");
-    int phiIndex = ic.torsionIndexOfAtom(cAce), psiIndex = ic.torsionIndexOfAtom(nMe);
-    ASSERT_GE(phiIndex, 0);
-    ASSERT_GE(psiIndex, 0);
-    auto [y, e] = ic.forward(molecule.positions());
-    const ZMatrixRow* phiRow = nullptr;
-    for (const ZMatrixRow& row : ic.getZMatrix().rows)
-        if (row.atom == cAce)
-            phiRow = &row;
-    ASSERT_NE(phiRow, nullptr);
-    EXPECT_EQ(phiRow->bondPartner, s.findAtom("ALA", "N"));
-    EXPECT_EQ(phiRow->anglePartner, s.findAtom("ALA", "CA"));
-    EXPECT_EQ(phiRow->torsionPartner, s.findAtom("ALA", "C"));
-    // The minimized structure: phi about -77 degrees (see make_alanine_dipeptide.py).
-    double phi = std::remainder(y[0][phiIndex].item<double>(), 2 * M_PI);
-    EXPECT_NEAR(phi * 180 / M_PI, -77.5, 1.0);
+    auto rowOf = [&](const std::string& residue, const std::string& name) {
+        int atom = s.findAtom(residue, name);
+        for (const ZMatrixRow& row : ic.getZMatrix().rows)
+            if (row.atom == atom)
+                return row;
+        return ZMatrixRow{-1, -1, -1, -1};
+    };
+    // phi and psi are rotations about N-CA and CA-C: atoms placed across those bonds carry them.
+    ZMatrixRow cAce = rowOf("ACE", "C");
+    EXPECT_EQ(cAce.bondPartner, s.findAtom("ALA", "N"));
+    EXPECT_EQ(cAce.anglePartner, s.findAtom("ALA", "CA"));
+    // Each methyl group has one rotating torsion; its other hydrogens refer to that one.
+    for (const auto& group : std::vector<std::array<std::string, 4>>{
+             {"ALA", "HB1", "HB2", "HB3"}, {"ACE", "HH31", "HH32", "HH33"}, {"NME", "HH31", "HH32", "HH33"}}) {
+        int first = s.findAtom(group[0], group[1]);
+        EXPECT_NE(rowOf(group[0], group[1]).torsionPartner, first);
+        for (int k : {2, 3})
+            EXPECT_EQ(rowOf(group[0], group[k]).torsionPartner, first) << group[0] << ":" << group[k];
+    }
+    // Rotating the CB methyl group about the CA-CB bond moves only the rotor's torsion.
+    at::Tensor x = molecule.positions().clone();
+    const int ca = s.findAtom("ALA", "CA"), cb = s.findAtom("ALA", "CB");
+    at::Tensor axis = x[0][cb] - x[0][ca];
+    axis = axis / axis.norm();
+    const double angle = 0.7;
+    for (const char* name : {"HB1", "HB2", "HB3"}) {
+        int h = s.findAtom("ALA", name);
+        at::Tensor r = x[0][h] - x[0][cb];
+        // Rodrigues' rotation of r about `axis`.
+        at::Tensor rotated = r * std::cos(angle) + at::linalg_cross(axis, r, -1) * std::sin(angle)
+                             + axis * (axis * r).sum() * (1 - std::cos(angle));
+        x[0][h].copy_(x[0][cb] + rotated);
+    }
+    auto [before, e1] = ic.forward(molecule.positions());
+    auto [after, e2] = ic.forward(x);
+    at::Tensor change = at::remainder(after - before + M_PI, 2 * M_PI) - M_PI;
+    int rotor = ic.torsionIndexOfAtom(s.findAtom("ALA", "HB1"));
+    EXPECT_NEAR(std::abs(change[0][rotor].item<double>()), angle, 1e-9);
+    change[0][rotor] = 0.0;
+    EXPECT_LT(change.abs().max().item<double>(), 1e-9);  // HB2, HB3 and everything else unchanged
+    // phi from the configurations equals make_alanine_dipeptide.py's result.
+    auto [y0, e0] = ic.forward(molecule.positions());
+    EXPECT_TRUE(at::allclose(ic.inverse(y0, e0), molecule.positions(), 0, 1e-10));
 }
 
 TEST(InternalCoordinates, TorsionCutsGoWhereNoDataIs) {

@@ -38,21 +38,29 @@ double lambdaAt(const TrainingStage& stage, int64_t step) {
     return stage.lambdaStart + (stage.lambdaEnd - stage.lambdaStart) * (double) (step - 1) / (double) (stage.steps - 1);
 }
 
-void printProgress(const TrainingProgress& p) {
-    std::printf("[%s] step %lld/%lld  loss %.4f", p.stage.c_str(), (long long) p.step, (long long) p.stageSteps, p.loss);
-    if (!std::isnan(p.lossML))
-        std::printf("  ML %.4f", p.lossML);
-    if (!std::isnan(p.lossKL))
-        std::printf("  KL %.4f  T %.1f K  <u> %.3f  ESS %.4f", p.lossKL, p.temperature, p.meanReducedEnergy,
-                    p.essFraction);
-    std::printf("  lambda %.3f  lr %.2e  %.1f steps/s", p.lambda, p.learningRate, p.stepsPerSecond);
-    if (p.skippedSteps > 0)
-        std::printf("  skipped %lld", (long long) p.skippedSteps);
-    std::printf("\n");
-    std::fflush(stdout);
-}
-
 } // namespace
+
+std::string describeProgress(const TrainingProgress& p) {
+    char buffer[512];
+    int n = std::snprintf(buffer, sizeof(buffer), "[%s] step %lld/%lld  loss %.4f", p.stage.c_str(), (long long) p.step,
+                          (long long) p.stageSteps, p.loss);
+    std::string line(buffer, n);
+    if (!std::isnan(p.lossML)) {
+        n = std::snprintf(buffer, sizeof(buffer), "  ML %.4f", p.lossML);
+        line.append(buffer, n);
+    }
+    if (!std::isnan(p.lossKL)) {
+        n = std::snprintf(buffer, sizeof(buffer), "  KL %.4f  T %.1f K  <u> %.3f  ESS %.4f", p.lossKL, p.temperature,
+                          p.meanReducedEnergy, p.essFraction);
+        line.append(buffer, n);
+    }
+    n = std::snprintf(buffer, sizeof(buffer), "  lambda %.3f  lr %.2e  %.1f steps/s", p.lambda, p.learningRate,
+                      p.stepsPerSecond);
+    line.append(buffer, n);
+    if (p.skippedSteps > 0)
+        line += "  skipped " + std::to_string(p.skippedSteps);
+    return line;
+}
 
 class FlowTrainer::Impl {
 public:
@@ -282,8 +290,10 @@ TrainingSummary FlowTrainer::train(const TrainingStage& stage) {
             progress.stepsPerSecond = windowSteps / std::chrono::duration<double>(now - windowBegin).count();
             windowBegin = now;
             windowSteps = 0;
-            if (impl->options.printProgress)
-                printProgress(progress);
+            if (impl->options.printProgress) {
+                std::printf("%s\n", describeProgress(progress).c_str());
+                std::fflush(stdout);
+            }
             if (impl->options.progress)
                 impl->options.progress(progress);
         }

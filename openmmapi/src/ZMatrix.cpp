@@ -103,10 +103,22 @@ ZMatrix ZMatrix::fromBonds(int numParticles, const std::vector<std::pair<int, in
     for (int seed : zmatrix.seeds)
         placed[seed] = true;
     std::vector<int> depth = distancesFrom(middle, neighbours, everyAtom);
+    // parent[x]: the atom x was placed from; firstChild[x]: the first atom placed from x.
+    // The seeds form a chain a1 - a2 - a3: a2 is the parent of both ends.
+    std::vector<int> parent(numParticles, -1), firstChild(numParticles, -1);
+    const auto& s = zmatrix.seeds;
+    parent[s[0]] = s[1];
+    parent[s[2]] = s[1];
+    parent[s[1]] = s[0];
+    firstChild[s[1]] = s[2];
+    enum TorsionKind { SIBLING = 0, PROPER = 1, IMPROPER = 2 };
     for (int step = 3; step < numParticles; step++) {
-        // Candidates ranked by (improper torsion, hydrogen, graph depth, heavy
-        // references missing, index): proper torsions first, heavy atoms
-        // before hydrogens, close to the seeds first.
+        // Candidates ranked by (hydrogen, graph depth, torsion kind, light
+        // references, index): heavy atoms before hydrogens, close to the
+        // seeds first. Siblings (atoms placed from the same atom j) take
+        // their torsion relative to j's first child: for a methyl group or a
+        // carbonyl only the first child's torsion then rotates, the others
+        // stay near +-120 or 180 degrees, which a flow models easily.
         std::tuple<int, int, int, int, int> bestRank(INT_MAX, 0, 0, 0, 0);
         ZMatrixRow best{-1, -1, -1, -1};
         for (int i = 0; i < numParticles; i++) {
@@ -115,23 +127,26 @@ ZMatrix ZMatrix::fromBonds(int numParticles, const std::vector<std::pair<int, in
             for (int j : neighbours[i]) {
                 if (!placed[j])
                     continue;
+                auto consider = [&](int k, int l, TorsionKind kind) {
+                    int lightReferences = !heavy[j] + !heavy[k] + !heavy[l];
+                    auto rank = std::make_tuple(heavy[i] ? 0 : 1, depth[i], (int) kind, lightReferences, i);
+                    if (rank < bestRank) {
+                        bestRank = rank;
+                        best = {i, j, k, l};
+                    }
+                };
+                const int sibling = firstChild[j], up = parent[j];
+                if (sibling >= 0 && up >= 0 && sibling != up)
+                    consider(up, sibling, SIBLING);
                 for (int k : neighbours[j]) {
                     if (!placed[k] || k == i)
                         continue;
-                    auto consider = [&](int l, int improper) {
-                        int lightReferences = !heavy[j] + !heavy[k] + !heavy[l];
-                        auto rank = std::make_tuple(improper, heavy[i] ? 0 : 1, depth[i], lightReferences, i);
-                        if (rank < bestRank) {
-                            bestRank = rank;
-                            best = {i, j, k, l};
-                        }
-                    };
                     for (int l : neighbours[k])
                         if (placed[l] && l != j && l != i)
-                            consider(l, 0);
+                            consider(k, l, PROPER);
                     for (int l : neighbours[j])
                         if (placed[l] && l != k && l != i)
-                            consider(l, 1);
+                            consider(k, l, IMPROPER);
                 }
             }
         }
@@ -139,6 +154,9 @@ ZMatrix ZMatrix::fromBonds(int numParticles, const std::vector<std::pair<int, in
             throw OpenMMException("ZMatrix: cannot place atom references from the bond graph; "
                                   "give the z-matrix explicitly");
         placed[best.atom] = true;
+        parent[best.atom] = best.bondPartner;
+        if (firstChild[best.bondPartner] < 0)
+            firstChild[best.bondPartner] = best.atom;
         zmatrix.rows.push_back(best);
     }
     zmatrix.validate(numParticles);

@@ -33,6 +33,9 @@ struct TrainingProgress {
     double stepsPerSecond = 0;
 };
 
+/** One line describing a progress report, as printProgress prints it. */
+std::string describeProgress(const TrainingProgress& progress);
+
 /**
  * One training stage: a number of Adam steps with a loss
  * L = (1 - lambda) L_ML + lambda L_KL, lambda ramped linearly from
@@ -78,10 +81,12 @@ struct TrainerOptions {
     int64_t checkpointInterval = 500;
     /**
      * Threads for LibTorch (and OpenBLAS) inside one operation; 0 leaves the
-     * process setting alone. One is fastest for the small flows of the tests
-     * and the double well (bench/train measures alanine dipeptide).
+     * process setting alone. One is the default because the energy bridge's
+     * workers already use the other cores: on 2 cores, bench/train measured
+     * 2 threads at 0.71x the speed of 1 with passive waiting threads, and at
+     * 0.05x with LibTorch's default spinning ones.
      */
-    int numThreads = 0;
+    int numThreads = 1;
 };
 
 /** What a finished stage reached. */

@@ -26,10 +26,14 @@ struct ZMatrix {
 
     /**
      * Builds a z-matrix from a bond graph: the seeds are a heavy-atom chain at
-     * the centre of the graph, heavy atoms are placed before hydrogens, and
-     * each torsion follows a bonded chain atom-j-k-l where one exists (an
-     * improper reference l bonded to j otherwise). Throws if the graph is not
-     * connected or has fewer than three atoms.
+     * the centre of the graph, heavy atoms are placed before hydrogens, closest
+     * to the seeds first. The first atom placed from an atom j takes a torsion
+     * along a bonded chain atom-j-k-l (an improper reference l bonded to j if
+     * none exists); its later siblings take their torsion relative to it,
+     * (atom, j, parent of j, first child of j), which stays near +-120 or 180
+     * degrees for methyl hydrogens and carbonyl oxygens instead of rotating
+     * with the group. Throws if the graph is not connected or has fewer than
+     * three atoms.
      *
      * @param masses  Da, to tell hydrogens (mass < 1.5) from heavy atoms
      */

@@ -1,0 +1,57 @@
+#ifndef OPENMMBG_BENCH_ALANINEFLOW_H_
+#define OPENMMBG_BENCH_ALANINEFLOW_H_
+
+// A trained alanine dipeptide flow for the benchmarks: loaded from a file,
+// or made here (600 K MD data, then training) with its CPU time measured.
+
+#include "../examples/alanine_dipeptide/AlanineDipeptide.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sys/resource.h>
+
+namespace OpenMMBG {
+namespace bench {
+
+/** CPU seconds (user + system, all threads) used by this process so far. */
+inline double cpuSeconds() {
+    rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + 1e-6 * (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
+struct TrainedFlow {
+    std::unique_ptr<FlowModel> model;
+    double cpuSeconds = 0;  // MD data and training; 0 if loaded
+};
+
+/** The pipeline's default plan: 4 ns of 600 K MD, ML 3000 steps, mixed 1000 steps. */
+inline TrainedFlow trainedFlow(const alanine::Molecule& molecule, const std::string& path) {
+    TrainedFlow flow;
+    if (!path.empty() && std::ifstream(path)) {
+        flow.model = std::make_unique<FlowModel>(FlowModel::load(path, *molecule.system));
+        std::printf("flow: %s (training time not counted)\n", path.c_str());
+        return flow;
+    }
+    std::printf("flow: training one (4 ns of MD at 600 K, then ML 3000 + mixed 1000 steps)...\n");
+    std::fflush(stdout);
+    double begin = cpuSeconds();
+    alanine::MDOptions md;
+    md.temperature = 600.0;
+    md.steps = 4000000;
+    md.seed = 11;
+    at::Tensor frames = alanine::runMD(molecule, md).x;
+    alanine::TrainingPlan plan;
+    plan.flow.numBlocks = 4;
+    plan.flow.hiddenLayers = 2;
+    plan.flow.hiddenWidth = 128;
+    flow.model = std::make_unique<FlowModel>(alanine::trainFlow(molecule, frames, plan, "", nullptr));
+    flow.cpuSeconds = cpuSeconds() - begin;
+    std::printf("flow: trained in %.0f CPU s (MD data included)\n", flow.cpuSeconds);
+    return flow;
+}
+
+} // namespace bench
+} // namespace OpenMMBG
+
+#endif

@@ -1,0 +1,223 @@
+// Benchmark of TSF parallel tempering on alanine dipeptide: dF_phi at 300 K
+// with a block-averaged error bar as a function of CPU time, for
+//   (1) TSFParallelTemperingIntegrator on a 300 ... 600 K ladder, flow trained
+//       at 600 K (its MD data and training counted unless --flow is given),
+//   (2) plain MD at 300 K,
+//   (3) MD-based parallel tempering (replica-exchange MD) on the same ladder,
+// all in the same run. Reports the CPU time each needs to reach a standard
+// error of 0.2 kT (extrapolated as 1/sqrt(t) where the budget ends before),
+// exchange acceptance per pair and round trips.
+//
+//   build/bench/tsf_pt [--flow FILE] [--pt-steps 40000] [--md-ns 10] [--remd-ns 2] [--replicas 5]
+
+#include "AlanineFlow.h"
+#include "BenchSupport.h"
+#include "openmmbg/TSFParallelTemperingIntegrator.h"
+#include "openmmbg/internal/ReplicaExchange.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <openmm/Context.h>
+#include <openmm/LangevinMiddleIntegrator.h>
+#include <openmm/Platform.h>
+#include <openmm/State.h>
+
+#include <cmath>
+#include <cstring>
+
+using namespace OpenMM;
+using namespace OpenMMBG;
+using namespace OpenMMBG::bench;
+
+namespace {
+
+const double TARGET_ERROR = 0.2;  // kT
+
+/** dF_phi with its block error after each chunk of a run, against CPU seconds. */
+struct Convergence {
+    std::string method;
+    std::vector<double> cpu, value, error;
+    double offset = 0;  // CPU seconds spent before sampling (training)
+
+    void record(double seconds, const std::vector<double>& phi) {
+        Estimate dF = phiFreeEnergyDifference(at::tensor(phi, at::kDouble), 20);
+        cpu.push_back(offset + seconds);
+        value.push_back(dF.value);
+        error.push_back(dF.error);
+        std::printf("  %-28s %8.0f CPU s  dF_phi %7.3f +- %.3f kT\n", method.c_str(), offset + seconds, dF.value,
+                    dF.error);
+        std::fflush(stdout);
+    }
+
+    /** CPU seconds to reach TARGET_ERROR, and whether that was extrapolated. */
+    std::pair<double, bool> timeToTarget() const {
+        for (size_t i = 0; i < cpu.size(); i++)
+            if (std::isfinite(error[i]) && error[i] > 0 && error[i] <= TARGET_ERROR)
+                return {cpu[i], false};
+        for (size_t i = cpu.size(); i-- > 0;)
+            if (std::isfinite(error[i]) && error[i] > 0) {
+                double sampling = cpu[i] - offset;
+                return {offset + sampling * std::pow(error[i] / TARGET_ERROR, 2), true};
+            }
+        return {INFINITY, true};
+    }
+};
+
+double phiOf(const alanine::Molecule& molecule, const std::vector<Vec3>& positions) {
+    std::vector<double> flat;
+    for (const Vec3& p : positions)
+        flat.insert(flat.end(), {p[0], p[1], p[2]});
+    return dihedralAngles(at::tensor(flat, at::kDouble).reshape({1, -1, 3}), molecule.dihedrals.phi).item<double>();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string flowPath;
+    long long ptSteps = 40000;
+    double mdNs = 10, remdNs = 2;
+    int replicas = 5;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--flow"))
+            flowPath = argv[i + 1];
+        else if (!strcmp(argv[i], "--pt-steps"))
+            ptSteps = std::stoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--md-ns"))
+            mdNs = std::stod(argv[i + 1]);
+        else if (!strcmp(argv[i], "--remd-ns"))
+            remdNs = std::stod(argv[i + 1]);
+        else if (!strcmp(argv[i], "--replicas"))
+            replicas = std::stoi(argv[i + 1]);
+    }
+    loadPlugins();
+    alanine::Molecule molecule = alanine::loadMolecule(BG_DATA_DIR);
+    const std::vector<double> ladder = TSFParallelTemperingIntegrator::geometricLadder(300.0, 600.0, replicas);
+    std::vector<Convergence> runs;
+
+    // (1) TSF parallel tempering.
+    std::printf("== TSF parallel tempering, %d replicas 300 ... 600 K\n", replicas);
+    TrainedFlow flow = trainedFlow(molecule, flowPath);
+    {
+        Convergence run;
+        run.method = "TSF parallel tempering";
+        run.offset = flow.cpuSeconds;
+        TSFParallelTemperingIntegrator integrator(*flow.model, ladder, 0.05, 0.1);
+        integrator.setRandomNumberSeed(7);
+        Context context(*molecule.system, integrator, Platform::getPlatformByName("CPU"));
+        context.setPositions(molecule.structure.positions);
+        double start = cpuSeconds();
+        integrator.warmUp(1000);
+        std::vector<double> phi;
+        const long long chunk = ptSteps / 10;
+        for (long long s = 0; s < ptSteps; s += 10) {
+            integrator.step(10);
+            phi.push_back(phiOf(molecule, integrator.getReplicaPositions(0)));
+            if ((s + 10) % chunk == 0)
+                run.record(cpuSeconds() - start, phi);
+        }
+        std::printf("  exchange acceptance per pair:");
+        for (int p = 0; p + 1 < replicas; p++)
+            std::printf(" %.3f", integrator.getExchangeAcceptanceRate(p));
+        std::printf("\n  round trips: %lld in %lld steps (%.2f per 1000 steps)\n", integrator.getNumRoundTrips(), ptSteps,
+                    1000.0 * integrator.getNumRoundTrips() / ptSteps);
+        std::printf("  move acceptance per replica (random walk / independence):");
+        for (int r = 0; r < replicas; r++)
+            std::printf(" %.3f/%.4f", integrator.getMoveStatistics(r).acceptanceRate(MoveKind::RandomWalk),
+                        integrator.getMoveStatistics(r).acceptanceRate(MoveKind::Independence));
+        std::printf("\n");
+        runs.push_back(run);
+    }
+
+    // (2) Plain MD at 300 K: phi every ps.
+    std::printf("== plain MD at 300 K, %.1f ns\n", mdNs);
+    {
+        Convergence run;
+        run.method = "MD 300 K";
+        LangevinMiddleIntegrator integrator(300.0, 1.0, 0.001);
+        integrator.setRandomNumberSeed(8);
+        Context context(*molecule.system, integrator, Platform::getPlatformByName("Reference"));
+        context.setPositions(molecule.structure.positions);
+        context.setVelocitiesToTemperature(300.0, 8);
+        integrator.step(20000);
+        double start = cpuSeconds();
+        std::vector<double> phi;
+        const long long frames = (long long) (mdNs * 1000);
+        for (long long f = 0; f < frames; f++) {
+            integrator.step(1000);
+            State state = context.getState(State::Positions);
+            phi.push_back(phiOf(molecule, state.getPositions()));
+            if ((f + 1) % std::max(1LL, frames / 10) == 0)
+                run.record(cpuSeconds() - start, phi);
+        }
+        runs.push_back(run);
+    }
+
+    // (3) Replica-exchange MD on the same ladder: exchanges every ps, T_1 phi every ps.
+    std::printf("== MD-based parallel tempering, %d replicas, %.1f ns each\n", replicas, remdNs);
+    {
+        Convergence run;
+        run.method = "MD parallel tempering";
+        std::vector<std::unique_ptr<LangevinMiddleIntegrator>> integrators;
+        std::vector<std::unique_ptr<Context>> contexts;
+        for (int r = 0; r < replicas; r++) {
+            integrators.push_back(std::make_unique<LangevinMiddleIntegrator>(ladder[r], 1.0, 0.001));
+            integrators.back()->setRandomNumberSeed(9 + r);
+            contexts.push_back(std::make_unique<Context>(*molecule.system, *integrators.back(),
+                                                         Platform::getPlatformByName("Reference")));
+            contexts.back()->setPositions(molecule.structure.positions);
+            contexts.back()->setVelocitiesToTemperature(ladder[r], 9 + r);
+            integrators.back()->step(20000);
+        }
+        ReplicaState bookkeeping;
+        bookkeeping.resize(replicas, molecule.system->getNumParticles());
+        at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(10);
+        double start = cpuSeconds();
+        std::vector<double> phi;
+        const long long frames = (long long) (remdNs * 1000);
+        // contexts[slot] stays at temperature ladder[slot]; configurations move between slots.
+        for (long long f = 0; f < frames; f++) {
+            std::vector<State> states;
+            std::vector<double> energies;
+            for (int r = 0; r < replicas; r++) {
+                integrators[r]->step(1000);
+                states.push_back(contexts[r]->getState(State::Positions | State::Velocities | State::Energy));
+                energies.push_back(states.back().getPotentialEnergy());
+            }
+            for (int r : decideExchanges(energies, ladder, f % 2 == 1, generator, bookkeeping)) {
+                // Swap configurations; velocities rescaled to the new temperatures.
+                for (int k : {r, r + 1}) {
+                    int other = k == r ? r + 1 : r;
+                    std::vector<Vec3> v = states[other].getVelocities();
+                    double scale = std::sqrt(ladder[k] / ladder[other]);
+                    for (Vec3& vi : v)
+                        vi *= scale;
+                    contexts[k]->setPositions(states[other].getPositions());
+                    contexts[k]->setVelocities(v);
+                }
+                std::swap(bookkeeping.walkers[r], bookkeeping.walkers[r + 1]);
+            }
+            bookkeeping.recordExtremes();
+            State first = contexts[0]->getState(State::Positions);
+            phi.push_back(phiOf(molecule, first.getPositions()));
+            if ((f + 1) % std::max(1LL, frames / 10) == 0)
+                run.record(cpuSeconds() - start, phi);
+        }
+        std::printf("  exchange acceptance per pair:");
+        for (int p = 0; p + 1 < replicas; p++)
+            std::printf(" %.3f", (double) bookkeeping.exchangeAcceptances[p] / (double) bookkeeping.exchangeAttempts[p]);
+        std::printf("\n  round trips: %lld in %.1f ns per replica\n", bookkeeping.roundTrips, remdNs);
+        runs.push_back(run);
+    }
+
+    std::printf("\nCPU time to a standard error of %.1f kT in dF_phi at 300 K (one run; ~ marks 1/sqrt(t) extrapolation)\n\n",
+                TARGET_ERROR);
+    std::printf("%-28s %10s %18s %14s\n", "method", "final dF", "CPU s to 0.2 kT", "vs plain MD");
+    double md = runs[1].timeToTarget().first;
+    for (const Convergence& run : runs) {
+        auto [seconds, extrapolated] = run.timeToTarget();
+        std::printf("%-28s %6.2f+-%.2f %16.0f%s %13.1fx\n", run.method.c_str(), run.value.back(), run.error.back(),
+                    seconds, extrapolated ? "~" : " ", md / seconds);
+    }
+    if (flow.cpuSeconds == 0)
+        std::printf("\n(the flow was loaded from %s: its training is not in the TSF figure)\n", flowPath.c_str());
+    return 0;
+}

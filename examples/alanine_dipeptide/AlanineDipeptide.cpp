@@ -1,0 +1,279 @@
+#include "AlanineDipeptide.h"
+
+#include "openmmbg/DCDFile.h"
+#include "openmmbg/LatentMetropolisIntegrator.h"
+#include "openmmbg/OpenMMEnergy.h"
+#include "openmmbg/TSFParallelTemperingIntegrator.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <openmm/Context.h>
+#include <openmm/LangevinMiddleIntegrator.h>
+#include <openmm/OpenMMException.h>
+#include <openmm/Platform.h>
+#include <openmm/State.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace OpenMM;
+
+namespace OpenMMBG {
+namespace alanine {
+
+namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point begin) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+}
+
+at::Tensor frameOf(const std::vector<Vec3>& positions) {
+    at::Tensor frame = at::empty({1, (int64_t) positions.size(), 3}, at::kDouble);
+    double* data = frame.data_ptr<double>();
+    for (size_t i = 0; i < positions.size(); i++)
+        for (int k = 0; k < 3; k++)
+            data[3 * i + k] = positions[i][k];
+    return frame;
+}
+
+/** Energies (kJ/mol) of many frames, in parallel on the Reference platform. */
+at::Tensor energiesOf(const Molecule& molecule, const at::Tensor& x) {
+    OpenMMEnergy::Options options;
+    options.platform = "Reference";
+    OpenMMEnergy bridge(*molecule.system, 300.0, options);
+    return bridge.evaluate(x).potentialEnergy;
+}
+
+std::vector<double> acceptanceOf(const MoveStatistics& statistics, MoveKind kind) {
+    return {statistics.acceptanceRate(kind)};
+}
+
+} // namespace
+
+Molecule loadMolecule(const std::string& dataDirectory) {
+    Molecule molecule;
+    molecule.system = loadSystemXml(dataDirectory + "/alanine_dipeptide_system.xml");
+    molecule.structure = readPdb(dataDirectory + "/alanine_dipeptide.pdb");
+    if ((int) molecule.structure.atoms.size() != molecule.system->getNumParticles())
+        throw OpenMMException("the PDB file has " + std::to_string(molecule.structure.atoms.size())
+                              + " atoms, the System " + std::to_string(molecule.system->getNumParticles()));
+    molecule.dihedrals = BackboneDihedrals::find(molecule.structure);
+    return molecule;
+}
+
+Samples describe(const Molecule& molecule, const at::Tensor& x, const at::Tensor& energy) {
+    Samples samples;
+    samples.x = x;
+    samples.phi = dihedralAngles(x, molecule.dihedrals.phi);
+    samples.psi = dihedralAngles(x, molecule.dihedrals.psi);
+    samples.energy = energy;
+    return samples;
+}
+
+Samples runMD(const Molecule& molecule, const MDOptions& options, const std::function<void(double)>& progress) {
+    if (options.steps <= 0 || options.interval <= 0 || options.steps < options.interval)
+        throw OpenMMException("runMD: need steps >= interval > 0");
+    LangevinMiddleIntegrator integrator(options.temperature, options.friction, options.timestep);
+    integrator.setRandomNumberSeed(options.seed);
+    Context context(*molecule.system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions(molecule.structure.positions);
+    context.setVelocitiesToTemperature(options.temperature, options.seed);
+    integrator.step((int) options.equilibrationSteps);
+    const long long frames = options.steps / options.interval;
+    std::unique_ptr<DcdWriter> dcd;
+    if (!options.dcdPath.empty())
+        dcd = std::make_unique<DcdWriter>(options.dcdPath, molecule.system->getNumParticles(), options.interval,
+                                          options.timestep);
+    std::vector<at::Tensor> x;
+    std::vector<double> energy;
+    for (long long f = 0; f < frames; f++) {
+        integrator.step(options.interval);
+        State state = context.getState(State::Positions | State::Energy);
+        x.push_back(frameOf(state.getPositions()));
+        energy.push_back(state.getPotentialEnergy());
+        if (dcd)
+            dcd->write(state.getPositions());
+        if (progress && (f + 1) % std::max(1LL, frames / 20) == 0)
+            progress((double) (f + 1) / frames);
+    }
+    return describe(molecule, at::cat(x), at::tensor(energy, at::kDouble));
+}
+
+void writeSeries(const Samples& samples, const std::string& path) {
+    std::ofstream out(path);
+    if (!out)
+        throw OpenMMException("cannot write '" + path + "'");
+    out.precision(10);
+    out << "phi,psi,energy" << (samples.logWeight.defined() ? ",log_weight" : "") << "\n";
+    for (int64_t i = 0; i < samples.phi.size(0); i++) {
+        out << samples.phi[i].item<double>() << "," << samples.psi[i].item<double>() << ","
+            << samples.energy[i].item<double>();
+        if (samples.logWeight.defined())
+            out << "," << samples.logWeight[i].item<double>();
+        out << "\n";
+    }
+    if (!out)
+        throw OpenMMException("writing '" + path + "' failed");
+}
+
+Samples readSeries(const std::string& path) {
+    std::ifstream in(path);
+    if (!in)
+        throw OpenMMException("cannot open '" + path + "'");
+    std::string line;
+    std::getline(in, line);
+    const bool weighted = line.find("log_weight") != std::string::npos;
+    std::vector<double> phi, psi, energy, weight;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string value;
+        std::vector<double> row;
+        while (std::getline(fields, value, ','))
+            row.push_back(std::stod(value));
+        if (row.size() != (weighted ? 4u : 3u))
+            throw OpenMMException("'" + path + "' has a malformed line: " + line);
+        phi.push_back(row[0]);
+        psi.push_back(row[1]);
+        energy.push_back(row[2]);
+        if (weighted)
+            weight.push_back(row[3]);
+    }
+    Samples samples;
+    samples.phi = at::tensor(phi, at::kDouble);
+    samples.psi = at::tensor(psi, at::kDouble);
+    samples.energy = at::tensor(energy, at::kDouble);
+    if (weighted)
+        samples.logWeight = at::tensor(weight, at::kDouble);
+    return samples;
+}
+
+FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const TrainingPlan& plan,
+                    const std::string& checkpointPath,
+                    const std::function<void(const TrainingProgress&)>& progress) {
+    FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, "tsf", plan.flow, plan.temperature);
+    TrainerOptions options;
+    options.seed = plan.seed;
+    options.numThreads = plan.threads;
+    options.logInterval = 100;
+    options.progress = progress;
+    options.checkpointPath = checkpointPath;
+    options.checkpointInterval = 250;
+    FlowTrainer trainer(model, options);
+    if (!checkpointPath.empty() && std::ifstream(checkpointPath))
+        trainer.loadCheckpoint(checkpointPath);
+    trainer.setData(frames, plan.temperature);
+    OpenMMEnergy::Options bridgeOptions;
+    bridgeOptions.platform = "Reference";
+    bridgeOptions.energyCut = plan.energyCut;
+    trainer.setEnergy(std::make_shared<OpenMMEnergy>(*molecule.system, plan.temperature, bridgeOptions));
+
+    TrainingStage ml;
+    ml.name = "ml";
+    ml.steps = plan.mlSteps;
+    ml.batchSize = plan.batchSize;
+    ml.learningRate = plan.learningRate;
+    trainer.train(ml);
+    TrainingStage mixed;
+    mixed.name = "mixed";
+    mixed.steps = plan.mixedSteps;
+    mixed.batchSize = plan.batchSize;
+    mixed.learningRate = plan.learningRate;
+    mixed.finalLearningRate = plan.learningRate / 10;
+    mixed.lambdaStart = 0.0;
+    mixed.lambdaEnd = plan.mixedLambda;
+    trainer.train(mixed);
+    return model;
+}
+
+Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temperature, int count, int seed) {
+    at::NoGradGuard noGrad;
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>((uint64_t) seed);
+    // Put the samples in the frame of the minimized structure, so that they overlay it.
+    at::Tensor external = model.getCoordinates().forward(frameOf(molecule.structure.positions)).second;
+    FlowSample sample = model.sample(count, temperature, generator, external.expand({count, -1}).contiguous());
+    OpenMMEnergy::Options options;
+    options.platform = "Reference";
+    OpenMMEnergy bridge(*molecule.system, temperature, options);
+    EnergyBatch energy = bridge.evaluate(sample.x);
+    Samples samples = describe(molecule, sample.x, energy.potentialEnergy);
+    samples.logWeight = model.logTarget(sample.gamma, energy.reducedEnergy, sample.logJ, model.tau(temperature),
+                                        sample.inDomain & energy.finite)
+                        - sample.logq;
+    return samples;
+}
+
+ChainResult runLatentMetropolis(const Molecule& molecule, const FlowModel& model, double temperature,
+                                const ChainOptions& options, const std::function<void(double)>& progress) {
+    LatentMetropolisIntegrator integrator(model, temperature, options.latentStepSize, options.independenceProbability);
+    integrator.setRandomNumberSeed(options.seed);
+    Context context(*molecule.system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions(molecule.structure.positions);
+    if (options.warmUpSteps > 0)
+        integrator.warmUp(options.warmUpSteps, options.targetAcceptance);
+    ChainResult result;
+    result.latentStepSize = integrator.getLatentStepSize();
+    std::vector<at::Tensor> x;
+    const long long records = options.steps / options.interval;
+    auto begin = std::chrono::steady_clock::now();
+    for (long long i = 0; i < records; i++) {
+        integrator.step(options.interval);
+        State state = context.getState(State::Positions);
+        x.push_back(frameOf(state.getPositions()));
+        if (progress && (i + 1) % std::max(1LL, records / 20) == 0)
+            progress((double) (i + 1) / records);
+    }
+    result.seconds = secondsSince(begin);
+    const MoveStatistics& s = integrator.getStatistics();
+    // One evaluation per step() call for the starting configuration, one per proposal that reached OpenMM.
+    result.energyEvaluations = records + s.proposed[0] + s.proposed[1] - s.outOfDomain - s.stereoFlips;
+    result.acceptance = acceptanceOf(s, MoveKind::RandomWalk);
+    result.independence = acceptanceOf(s, MoveKind::Independence);
+    at::Tensor frames = at::cat(x);
+    result.samples = describe(molecule, frames, energiesOf(molecule, frames));
+    return result;
+}
+
+ChainResult runParallelTempering(const Molecule& molecule, const FlowModel& model, const std::vector<double>& ladder,
+                                 const ChainOptions& options, const std::function<void(double)>& progress) {
+    TSFParallelTemperingIntegrator integrator(model, ladder, options.latentStepSize, options.independenceProbability);
+    integrator.setRandomNumberSeed(options.seed);
+    Context context(*molecule.system, integrator, Platform::getPlatformByName("CPU"));
+    context.setPositions(molecule.structure.positions);
+    if (options.warmUpSteps > 0)
+        integrator.warmUp(options.warmUpSteps, options.targetAcceptance);
+    ChainResult result;
+    result.latentStepSize = integrator.getLatentStepSize();
+    std::vector<at::Tensor> x;
+    const long long records = options.steps / options.interval;
+    auto begin = std::chrono::steady_clock::now();
+    for (long long i = 0; i < records; i++) {
+        integrator.step(options.interval);
+        x.push_back(frameOf(integrator.getReplicaPositions(0)));
+        if (progress && (i + 1) % std::max(1LL, records / 20) == 0)
+            progress((double) (i + 1) / records);
+    }
+    result.seconds = secondsSince(begin);
+    const int replicas = integrator.getNumReplicas();
+    for (int r = 0; r < replicas; r++) {
+        const MoveStatistics& s = integrator.getMoveStatistics(r);
+        result.energyEvaluations += records + s.proposed[0] + s.proposed[1] - s.outOfDomain - s.stereoFlips;
+        result.acceptance.push_back(s.acceptanceRate(MoveKind::RandomWalk));
+        result.independence.push_back(s.acceptanceRate(MoveKind::Independence));
+    }
+    for (int pair = 0; pair + 1 < replicas; pair++)
+        result.exchangeAcceptance.push_back(integrator.getExchangeAcceptanceRate(pair));
+    result.roundTrips = integrator.getNumRoundTrips();
+    at::Tensor frames = at::cat(x);
+    result.samples = describe(molecule, frames, energiesOf(molecule, frames));
+    return result;
+}
+
+long long phiTransitions(const at::Tensor& phi) {
+    at::Tensor positive = phi > 0;
+    return (positive.narrow(0, 1, phi.size(0) - 1) != positive.narrow(0, 0, phi.size(0) - 1)).sum().item<int64_t>();
+}
+
+} // namespace alanine
+} // namespace OpenMMBG

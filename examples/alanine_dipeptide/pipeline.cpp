@@ -1,0 +1,431 @@
+// The alanine dipeptide pipeline (paper 001, Fig. 3), end to end:
+//   1. MD at 600 K (training data) and at 300 K (comparison), in parallel;
+//   2. a TSF trained at 600 K: maximum likelihood, then mixed ML + KL;
+//   3. sampling at 300 K with LatentMetropolisIntegrator and with
+//      TSFParallelTemperingIntegrator (300 ... 600 K);
+//   4. a results folder: series (CSV), trajectories (DCD), the flow, a JSON and
+//      text summary, and PNG plots (plot_results.py).
+// Every stage writes its outputs when it finishes; a rerun skips finished
+// stages and resumes an interrupted training from its checkpoint.
+//
+//   alanine_dipeptide_pipeline [--preset default|long|smoke] [--output DIR]
+//                              [--flow FILE] [--data DIR] [--no-plots]
+
+#include "AlanineDipeptide.h"
+
+#include "openmmbg/DCDFile.h"
+#include "openmmbg/OpenMMEnergy.h"
+#include "openmmbg/TSFParallelTemperingIntegrator.h"
+
+#include <openmm/OpenMMException.h>
+#include <openmm/Platform.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <sys/stat.h>
+#include <thread>
+
+using namespace OpenMMBG;
+using namespace OpenMMBG::alanine;
+
+namespace {
+
+/** A user mistake: reported in one line, exit code 2. */
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Preset {
+    long long mdSteps;       // per temperature, 1 fs steps
+    int mdInterval;          // steps between frames
+    TrainingPlan plan;
+    int flowSamples;
+    ChainOptions chain;      // LatentMetropolisIntegrator
+    ChainOptions pt;         // TSFParallelTemperingIntegrator
+    int replicas;
+};
+
+Preset presetNamed(const std::string& name) {
+    Preset p;
+    p.plan.flow.numBlocks = 4;
+    p.plan.flow.hiddenLayers = 2;
+    p.plan.flow.hiddenWidth = 128;
+    p.replicas = 5;
+    p.chain.latentStepSize = p.pt.latentStepSize = 0.05;
+    p.chain.independenceProbability = p.pt.independenceProbability = 0.1;
+    if (name == "default") {
+        p.mdSteps = 4000000;  // 4 ns
+        p.mdInterval = 1000;
+        p.plan.mlSteps = 3000;
+        p.plan.mixedSteps = 1000;
+        p.flowSamples = 20000;
+        p.chain.steps = 40000;
+        p.chain.interval = 10;
+        p.pt.steps = 20000;
+        p.pt.interval = 10;
+    } else if (name == "long") {
+        p.mdSteps = 20000000;  // 20 ns
+        p.mdInterval = 1000;
+        p.plan.mlSteps = 10000;
+        p.plan.mixedSteps = 4000;
+        p.flowSamples = 50000;
+        p.chain.steps = 200000;
+        p.chain.interval = 10;
+        p.pt.steps = 100000;
+        p.pt.interval = 10;
+    } else if (name == "smoke") {
+        // Seconds, for tests of the pipeline itself; the numbers mean nothing.
+        p.mdSteps = 20000;
+        p.mdInterval = 100;
+        p.plan.flow.hiddenWidth = 32;
+        p.plan.mlSteps = 40;
+        p.plan.mixedSteps = 20;
+        p.plan.batchSize = 64;
+        p.flowSamples = 500;
+        p.chain.steps = p.pt.steps = 400;
+        p.chain.interval = p.pt.interval = 10;
+        p.chain.warmUpSteps = p.pt.warmUpSteps = 100;
+        p.replicas = 3;
+    } else {
+        throw UsageError("unknown preset '" + name + "' (use default, long or smoke)");
+    }
+    return p;
+}
+
+bool exists(const std::string& path) {
+    struct stat info;
+    return stat(path.c_str(), &info) == 0;
+}
+
+/** mkdir -p */
+void makeDirectories(const std::string& path) {
+    for (size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
+        std::string prefix = path.substr(0, slash);
+        if (!exists(prefix) && mkdir(prefix.c_str(), 0755) != 0)
+            throw UsageError("cannot create the output folder '" + prefix + "'");
+        if (slash == std::string::npos)
+            break;
+    }
+}
+
+double secondsSince(std::chrono::steady_clock::time_point begin) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+}
+
+/** Prints "  label  42%" lines as a long stage advances. */
+std::function<void(double)> progressPrinter(const std::string& label) {
+    return [label](double fraction) {
+        std::printf("  %-22s %3.0f%%\n", label.c_str(), 100 * fraction);
+        std::fflush(stdout);
+    };
+}
+
+/** Accumulates the summary: JSON (machine) and text (human) at once. */
+class Summary {
+public:
+    void number(const std::string& key, double value) { entries.emplace_back(key, format(value)); }
+    void text(const std::string& key, const std::string& value) { entries.emplace_back(key, "\"" + value + "\""); }
+    void list(const std::string& key, const std::vector<double>& values) {
+        std::string s = "[";
+        for (size_t i = 0; i < values.size(); i++)
+            s += (i ? ", " : "") + format(values[i]);
+        entries.emplace_back(key, s + "]");
+    }
+    void estimate(const std::string& key, const Estimate& e) {
+        entries.emplace_back(key, "{\"value\": " + format(e.value) + ", \"error\": " + format(e.error) + "}");
+    }
+
+    /** Entries added since `mark`, saved so that a rerun that reuses a stage can report them. */
+    size_t mark() const { return entries.size(); }
+    void saveSince(size_t mark, const std::string& path) const {
+        std::ofstream fragment(path);
+        for (size_t i = mark; i < entries.size(); i++)
+            fragment << entries[i].first << "\t" << entries[i].second << "\n";
+    }
+    void load(const std::string& path) {
+        std::ifstream fragment(path);
+        std::string line;
+        while (std::getline(fragment, line)) {
+            size_t tab = line.find('\t');
+            if (tab != std::string::npos)
+                entries.emplace_back(line.substr(0, tab), line.substr(tab + 1));
+        }
+    }
+
+    void write(const std::string& directory) const {
+        std::ofstream json(directory + "/summary.json"), text(directory + "/summary.txt");
+        json << "{\n";
+        for (size_t i = 0; i < entries.size(); i++)
+            json << "  \"" << entries[i].first << "\": " << entries[i].second << (i + 1 < entries.size() ? "," : "") << "\n";
+        json << "}\n";
+        for (const auto& entry : entries)
+            text << entry.first << ": " << entry.second << "\n";
+        if (!json || !text)
+            throw OpenMM::OpenMMException("cannot write the summary into '" + directory + "'");
+    }
+
+private:
+    static std::string format(double value) {
+        if (!std::isfinite(value))
+            return value > 0 ? "\"inf\"" : (value < 0 ? "\"-inf\"" : "\"nan\"");
+        std::ostringstream out;
+        out.precision(6);
+        out << value;
+        return out.str();
+    }
+    std::vector<std::pair<std::string, std::string>> entries;
+};
+
+/** dF_phi of importance-weighted independent samples; the error from the Kish effective sample size. */
+Estimate weightedPhiFreeEnergy(const Samples& s, bool weighted) {
+    at::Tensor w = weighted ? at::exp(s.logWeight - s.logWeight.max()) : at::ones_like(s.phi);
+    w = at::where(at::isfinite(w), w, at::zeros_like(w));
+    double total = w.sum().item<double>();
+    double f = (w * (s.phi > 0).to(at::kDouble)).sum().item<double>() / total;
+    double effective = total * total / (w * w).sum().item<double>();
+    if (f <= 0 || f >= 1)
+        return {f <= 0 ? INFINITY : -INFINITY, INFINITY};
+    return {-std::log(f / (1 - f)), std::sqrt(f * (1 - f) / effective) / (f * (1 - f))};
+}
+
+double ramachandranKL(const Samples& reference, const Samples& model, bool weighted) {
+    at::Tensor w = weighted ? at::exp(model.logWeight - model.logWeight.max()) : at::Tensor();
+    return histogramKL(ramachandranHistogram(reference.phi, reference.psi, 64),
+                       ramachandranHistogram(model.phi, model.psi, 64, w), 1e-10);
+}
+
+struct Options {
+    std::string preset = "default";
+    std::string output = "results/alanine_dipeptide";
+    std::string data = BG_DATA_DIR;
+    std::string flow;
+    bool plots = true;
+};
+
+Options parse(int argc, char** argv) {
+    Options options;
+    for (int i = 1; i < argc; i++) {
+        std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc)
+                throw UsageError("option " + arg + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "--preset")
+            options.preset = value();
+        else if (arg == "--output")
+            options.output = value();
+        else if (arg == "--data")
+            options.data = value();
+        else if (arg == "--flow")
+            options.flow = value();
+        else if (arg == "--no-plots")
+            options.plots = false;
+        else if (arg == "--help" || arg == "-h")
+            throw UsageError("usage: alanine_dipeptide_pipeline [--preset default|long|smoke] [--output DIR] "
+                             "[--flow FILE] [--data DIR] [--no-plots]");
+        else
+            throw UsageError("unknown option '" + arg + "' (see --help)");
+    }
+    return options;
+}
+
+int run(const Options& options) {
+    const Preset preset = presetNamed(options.preset);
+    OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
+    const std::string out = options.output;
+    makeDirectories(out);
+    Molecule molecule = loadMolecule(options.data);
+    // A flow given on the command line is checked before anything runs.
+    std::unique_ptr<FlowModel> model;
+    if (!options.flow.empty())
+        model = std::make_unique<FlowModel>(FlowModel::load(options.flow, *molecule.system));
+    Summary summary;
+    summary.text("preset", options.preset);
+    std::map<std::string, double> seconds;
+    const double hot = 600.0, cold = 300.0;
+
+    // 1. MD at both temperatures, in parallel (one core each).
+    std::printf("== 1. MD at %.0f K and %.0f K (%.1f ns each, 1 fs steps)\n", hot, cold, preset.mdSteps * 1e-6);
+    Samples md[2];
+    const double mdTemperatures[2] = {hot, cold};
+    const std::string mdNames[2] = {"md600", "md300"};
+    auto begin = std::chrono::steady_clock::now();
+    if (exists(out + "/md600.csv") && exists(out + "/md300.csv") && exists(out + "/md600.dcd")) {
+        std::printf("  found in %s, reused\n", out.c_str());
+        for (int k = 0; k < 2; k++)
+            md[k] = readSeries(out + "/" + mdNames[k] + ".csv");
+        md[0].x = readDcd(out + "/md600.dcd", molecule.system->getNumParticles());
+    } else {
+        std::exception_ptr failure;
+        std::vector<std::thread> threads;
+        for (int k = 0; k < 2; k++)
+            threads.emplace_back([&, k] {
+                try {
+                    MDOptions mdOptions;
+                    mdOptions.temperature = mdTemperatures[k];
+                    mdOptions.steps = preset.mdSteps;
+                    mdOptions.interval = preset.mdInterval;
+                    mdOptions.seed = 11 + k;
+                    mdOptions.dcdPath = out + "/" + mdNames[k] + ".dcd";
+                    md[k] = runMD(molecule, mdOptions, k == 0 ? progressPrinter("MD") : nullptr);
+                } catch (...) {
+                    failure = std::current_exception();
+                }
+            });
+        for (std::thread& t : threads)
+            t.join();
+        if (failure)
+            std::rethrow_exception(failure);
+        for (int k = 0; k < 2; k++)
+            writeSeries(md[k], out + "/" + mdNames[k] + ".csv");
+    }
+    seconds["md"] = secondsSince(begin);
+
+    // 2. The flow.
+    std::printf("== 2. TSF trained at %.0f K\n", hot);
+    begin = std::chrono::steady_clock::now();
+    std::string flowPath = out + "/flow.bgflow";
+    if (model) {
+        std::printf("  using %s\n", options.flow.c_str());
+    } else if (exists(flowPath)) {
+        model = std::make_unique<FlowModel>(FlowModel::load(flowPath, *molecule.system));
+        std::printf("  found %s, reused\n", flowPath.c_str());
+    } else {
+        std::ofstream log(out + "/training.csv");
+        log << "stage,step,loss,loss_ml,loss_kl,lambda,mean_reduced_energy,ess\n";
+        auto progress = [&](const TrainingProgress& p) {
+            std::printf("  %s\n", describeProgress(p).c_str());
+            std::fflush(stdout);
+            log << p.stage << "," << p.step << "," << p.loss << "," << p.lossML << "," << p.lossKL << "," << p.lambda
+                << "," << p.meanReducedEnergy << "," << p.essFraction << "\n";
+            log.flush();
+        };
+        model = std::make_unique<FlowModel>(
+            trainFlow(molecule, md[0].x, preset.plan, out + "/training.checkpoint", progress));
+        model->setMetadata("alanine dipeptide TSF, trained at 600 K on " + std::to_string(md[0].x.size(0))
+                           + " MD frames, preset " + options.preset);
+        model->save(flowPath);
+        std::remove((out + "/training.checkpoint").c_str());
+    }
+    seconds["training"] = secondsSince(begin);
+    summary.number("flow_parameters", (double) model->getFlow().getNumParameters());
+
+    // 3a. Flow samples at both temperatures, with importance weights.
+    std::printf("== 3. flow samples, Metropolis chains at %.0f K, parallel tempering %.0f ... %.0f K\n", cold, cold, hot);
+    begin = std::chrono::steady_clock::now();
+    Samples flow600 = sampleFlow(molecule, *model, hot, preset.flowSamples, 21);
+    Samples flow300 = sampleFlow(molecule, *model, cold, preset.flowSamples, 22);
+    writeSeries(flow600, out + "/flow600.csv");
+    writeSeries(flow300, out + "/flow300.csv");
+    seconds["flow_samples"] = secondsSince(begin);
+
+    // 3b. Latent Metropolis at 300 K.
+    begin = std::chrono::steady_clock::now();
+    ChainResult chain;
+    if (exists(out + "/mcmc300.csv") && exists(out + "/mcmc300.summary")) {
+        chain.samples = readSeries(out + "/mcmc300.csv");
+        summary.load(out + "/mcmc300.summary");
+        std::printf("  Metropolis chain found, reused\n");
+    } else {
+        const size_t mark = summary.mark();
+        ChainOptions chainOptions = preset.chain;
+        chainOptions.seed = 31;
+        chain = runLatentMetropolis(molecule, *model, cold, chainOptions, progressPrinter("Metropolis 300 K"));
+        writeSeries(chain.samples, out + "/mcmc300.csv");
+        summary.number("mcmc_random_walk_acceptance", chain.acceptance[0]);
+        summary.number("mcmc_independence_acceptance", chain.independence[0]);
+        summary.number("mcmc_latent_step_size", chain.latentStepSize);
+        summary.number("mcmc_energy_evaluations", (double) chain.energyEvaluations);
+        summary.number("mcmc_phi_transitions_per_1000_evaluations",
+                       1000.0 * phiTransitions(chain.samples.phi) / (double) chain.energyEvaluations);
+        summary.number("mcmc_seconds_sampling", chain.seconds);
+        summary.saveSince(mark, out + "/mcmc300.summary");
+    }
+    seconds["metropolis"] = secondsSince(begin);
+
+    // 3c. Parallel tempering.
+    begin = std::chrono::steady_clock::now();
+    std::vector<double> ladder = TSFParallelTemperingIntegrator::geometricLadder(cold, hot, preset.replicas);
+    ChainResult pt;
+    if (exists(out + "/pt300.csv") && exists(out + "/pt300.summary")) {
+        pt.samples = readSeries(out + "/pt300.csv");
+        summary.load(out + "/pt300.summary");
+        std::printf("  parallel tempering found, reused\n");
+    } else {
+        const size_t mark = summary.mark();
+        ChainOptions ptOptions = preset.pt;
+        ptOptions.seed = 41;
+        pt = runParallelTempering(molecule, *model, ladder, ptOptions, progressPrinter("parallel tempering"));
+        writeSeries(pt.samples, out + "/pt300.csv");
+        summary.list("pt_temperatures", ladder);
+        summary.list("pt_random_walk_acceptance", pt.acceptance);
+        summary.list("pt_independence_acceptance", pt.independence);
+        summary.list("pt_exchange_acceptance", pt.exchangeAcceptance);
+        summary.number("pt_round_trips", (double) pt.roundTrips);
+        summary.number("pt_energy_evaluations", (double) pt.energyEvaluations);
+        summary.number("pt_phi_transitions_per_1000_evaluations",
+                       1000.0 * phiTransitions(pt.samples.phi) / (double) pt.energyEvaluations);
+        summary.number("pt_seconds_sampling", pt.seconds);
+        summary.saveSince(mark, out + "/pt300.summary");
+    }
+    seconds["parallel_tempering"] = secondsSince(begin);
+
+    // 4. Analysis.
+    summary.number("flow600_ess", kishEffectiveSampleSize(flow600.logWeight));
+    summary.number("flow600_ess_clipped", kishEffectiveSampleSize(flow600.logWeight, 1e-4));
+    summary.number("flow300_ess", kishEffectiveSampleSize(flow300.logWeight));
+    summary.number("flow300_ess_clipped", kishEffectiveSampleSize(flow300.logWeight, 1e-4));
+    summary.estimate("dF_phi_md600", phiFreeEnergyDifference(md[0].phi));
+    summary.estimate("dF_phi_md300", phiFreeEnergyDifference(md[1].phi));
+    summary.estimate("dF_phi_flow600", weightedPhiFreeEnergy(flow600, false));
+    summary.estimate("dF_phi_flow600_reweighted", weightedPhiFreeEnergy(flow600, true));
+    summary.estimate("dF_phi_flow300", weightedPhiFreeEnergy(flow300, false));
+    summary.estimate("dF_phi_flow300_reweighted", weightedPhiFreeEnergy(flow300, true));
+    summary.estimate("dF_phi_mcmc300", phiFreeEnergyDifference(chain.samples.phi));
+    summary.estimate("dF_phi_pt300", phiFreeEnergyDifference(pt.samples.phi));
+    summary.number("md300_phi_transitions_per_1000_evaluations",
+                   1000.0 * phiTransitions(md[1].phi) / (double) preset.mdSteps);
+    summary.number("rama_kl_flow600_vs_md600", ramachandranKL(md[0], flow600, false));
+    summary.number("rama_kl_flow600_reweighted_vs_md600", ramachandranKL(md[0], flow600, true));
+    summary.number("rama_kl_flow300_vs_md300", ramachandranKL(md[1], flow300, false));
+    summary.number("rama_kl_flow300_reweighted_vs_md300", ramachandranKL(md[1], flow300, true));
+    summary.number("rama_kl_mcmc300_vs_md300", ramachandranKL(md[1], chain.samples, false));
+    summary.number("rama_kl_pt300_vs_md300", ramachandranKL(md[1], pt.samples, false));
+    for (const auto& entry : seconds)
+        summary.number("seconds_" + entry.first, entry.second);
+    summary.write(out);
+    std::printf("== 4. summary\n");
+    std::ifstream text(out + "/summary.txt");
+    std::printf("%s", std::string((std::istreambuf_iterator<char>(text)), std::istreambuf_iterator<char>()).c_str());
+
+    if (options.plots) {
+        std::fflush(stdout);  // keep our lines before the plotting script's
+        std::string command = std::string(BG_PYTHON_EXECUTABLE) + " " + BG_SOURCE_DIR
+                              + "/examples/alanine_dipeptide/plot_results.py " + out;
+        if (std::system(command.c_str()) != 0)
+            throw OpenMM::OpenMMException("plotting failed: " + command);
+    }
+    std::printf("results in %s\n", out.c_str());
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(parse(argc, argv));
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+}
