@@ -13,9 +13,21 @@ def test_plugins_load_without_failures():
     assert openmmbg.kernelsAvailable("CPU")
 
 
-def test_plugin_comes_from_this_build():
-    # OPENMM_PLUGIN_DIR points at the build's plugin folder; the fallback path names the same folder.
-    assert os.path.exists(os.path.join(openmmbg._config.PLUGIN_DIR, "libOpenMMBGReference.so"))
+def mappedFiles(name):
+    """Paths of the files mapped into this process whose name contains `name`."""
+    with open("/proc/self/maps") as maps:
+        return {os.path.realpath(line.split()[-1]) for line in maps
+                if line.count("/") and name in os.path.basename(line.split()[-1])}
+
+
+def test_one_library_and_the_plugin_of_this_build():
+    # One copy of libOpenMMBG (shared by the plugin and the extension module),
+    # and the plugin from the directory OpenMM loads plugins from.
+    assert len(mappedFiles("libOpenMMBG.so")) == 1
+    plugins = mappedFiles("libOpenMMBGReference.so")
+    assert len(plugins) == 1
+    directory = os.environ.get("OPENMM_PLUGIN_DIR") or openmm.Platform.getDefaultPluginsDirectory()
+    assert os.path.dirname(plugins.pop()) == os.path.realpath(directory)
 
 
 def test_plugin_is_loaded_by_the_package_when_openmm_did_not():
