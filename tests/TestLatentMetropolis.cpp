@@ -246,6 +246,10 @@ TEST(LatentMetropolis, RejectedMovesLeaveTheContextExactly) {
     EXPECT_EQ(moved.getPositions()[0][2], before.getPositions()[0][2]);  // z is external: kept
     EXPECT_EQ(moved.getVelocities()[0][1], before.getVelocities()[0][1]);
     EXPECT_EQ(moved.getTime(), 7.0);
+    // Steps count like MD steps (app.Simulation counts its steps by them); warm-up moves do not.
+    EXPECT_EQ(context.getStepCount(), 70);
+    integrator.warmUp(5);
+    EXPECT_EQ(context.getStepCount(), 70);
     // The reported energy is the current configuration's.
     VerletIntegrator verlet(0.001);
     Context fresh(*system, verlet, Platform::getPlatformByName("Reference"));

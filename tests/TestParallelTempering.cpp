@@ -214,6 +214,8 @@ TEST(ParallelTempering, MDMovesOnlyTheContextReplica) {
     bool replica0Kept = pt->getWalkerAtReplica(0) == 0 && pt->getReplicaPositions(0)[0][0] == moved[0][0];
     bool replica0Swapped = pt->getWalkerAtReplica(1) == 0 && pt->getReplicaPositions(1)[0][0] == moved[0][0];
     EXPECT_TRUE(replica0Kept || replica0Swapped);
+    // Each integrator's steps advance the Context's step count: 20 + 50 + 1.
+    EXPECT_EQ(context.getStepCount(), 71);
 }
 
 TEST(ParallelTempering, SerializationRoundTripContinuesIdentically) {

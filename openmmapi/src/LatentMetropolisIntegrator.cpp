@@ -112,6 +112,9 @@ void LatentMetropolisIntegrator::run(int steps, bool warmUp) {
 
 void LatentMetropolisIntegrator::step(int steps) {
     run(steps, false);
+    // Like OpenMM's integrators, steps advance the Context's step count (not
+    // its time): app.Simulation counts its steps by it. Warm-up moves do not.
+    context->setStepCount(context->getStepCount() + steps);
 }
 
 void LatentMetropolisIntegrator::warmUp(int steps, double targetAcceptance) {

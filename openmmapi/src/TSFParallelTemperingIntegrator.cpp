@@ -281,6 +281,9 @@ void TSFParallelTemperingIntegrator::run(int steps, bool warmUp) {
 
 void TSFParallelTemperingIntegrator::step(int steps) {
     run(steps, false);
+    // Like OpenMM's integrators, steps advance the Context's step count (not
+    // its time): app.Simulation counts its steps by it. Warm-up moves do not.
+    context->setStepCount(context->getStepCount() + steps);
 }
 
 void TSFParallelTemperingIntegrator::warmUp(int steps, double targetAcceptance) {

@@ -1,0 +1,139 @@
+// FlowTrainer and its options. A Python progress callback is stored in the
+// C++ std::function as a ProgressCallback that owns a reference to it; train()
+// runs without the GIL and the callback takes it back for each report. An
+// exception raised by the callback stops train() and reaches the caller as is.
+
+%{
+namespace bgpy {
+struct ProgressCallback {
+    std::shared_ptr<PyObject> callable;
+
+    void operator()(const OpenMMBG::TrainingProgress& progress) const {
+        PyGILState_STATE gil = PyGILState_Ensure();
+        PyObject* report = SWIG_NewPointerObj(new OpenMMBG::TrainingProgress(progress),
+                                              SWIGTYPE_p_OpenMMBG__TrainingProgress, SWIG_POINTER_OWN);
+        PyObject* result = report ? PyObject_CallFunctionObjArgs(callable.get(), report, nullptr) : nullptr;
+        Py_XDECREF(report);
+        if (result == nullptr) {
+            PythonError error = PythonError::fetch();
+            PyGILState_Release(gil);
+            throw error;
+        }
+        Py_DECREF(result);
+        PyGILState_Release(gil);
+    }
+};
+}
+%}
+
+%rename(lambda_) OpenMMBG::TrainingProgress::lambda;
+
+namespace OpenMMBG {
+
+/** One progress report of FlowTrainer.train(); losses in nats per configuration. */
+struct TrainingProgress {
+    std::string stage;
+    int64_t step;
+    int64_t stageSteps;
+    double loss;
+    double lossML;
+    double lossKL;
+    double lambda;
+    double temperature;
+    double learningRate;
+    double meanReducedEnergy;
+    double essFraction;
+    double fractionOutOfDomain;
+    double fractionNonFinite;
+    int64_t skippedSteps;
+    double stepsPerSecond;
+};
+
+/** One training stage: L = (1 - lambda) L_ML + lambda L_KL, lambda ramped over the stage. */
+struct TrainingStage {
+    std::string name;
+    int64_t steps;
+    int64_t batchSize;
+    double learningRate;
+    double finalLearningRate;
+    double lambdaStart;
+    double lambdaEnd;
+    double temperature;
+    double temperingStart;
+    double temperingThreshold;
+    int64_t temperingInterval;
+    double temperingMaxRatio;
+};
+
+struct TrainerOptions {
+    uint64_t seed;
+    double gradientClip;
+    double domainPenalty;
+    int64_t logInterval;
+    bool printProgress;
+    std::string checkpointPath;
+    int64_t checkpointInterval;
+    int numThreads;
+};
+
+%extend TrainerOptions {
+    void _setProgress(PyObject* callable) {
+        if (callable == Py_None) {
+            $self->progress = nullptr;
+            return;
+        }
+        if (!PyCallable_Check(callable)) {
+            PyErr_SetString(PyExc_TypeError, "progress must be a callable or None");
+            throw bgpy::PythonError::fetch();
+        }
+        $self->progress = bgpy::ProgressCallback{bgpy::sharedReference(callable)};
+    }
+    PyObject* _getProgress() const {
+        if (const auto* callback = $self->progress.target<bgpy::ProgressCallback>()) {
+            Py_INCREF(callback->callable.get());
+            return callback->callable.get();
+        }
+        Py_RETURN_NONE;
+    }
+    %pythoncode %{
+        progress = property(_getProgress, _setProgress,
+                            doc="Called with a TrainingProgress for every report (None: no callback).")
+    %}
+}
+
+/** What a finished stage reached. */
+struct TrainingSummary {
+    double finalTemperature;
+    double seconds;
+};
+
+%extend TrainingSummary {
+    TrainingProgress _getLast() const { return $self->last; }
+    %pythoncode %{
+        last = property(_getLast, doc="The last TrainingProgress of the stage.")
+    %}
+}
+
+/** Trains a FlowModel in place (FlowModel copies share weights). */
+class FlowTrainer {
+public:
+    FlowTrainer(const FlowModel& model, const TrainerOptions& options = TrainerOptions());
+    ~FlowTrainer();
+    /** ML training data: frames (F, N, 3) in nm sampled at T. */
+    void setData(const at::Tensor& frames, double temperature);
+    /** The same, read from a DCD file (OpenMM's DCDReporter). */
+    void setData(const std::string& dcdPath, double temperature);
+    /** The energy bridge for the KL loss. */
+    void setEnergy(std::shared_ptr<OpenMMEnergy> energy);
+    /** Runs a stage (the rest of it after loading a checkpoint) and returns a TrainingSummary. */
+    TrainingSummary train(const TrainingStage& stage);
+    /** -mean log q_T(x) in nats per configuration. */
+    double testNLL(const at::Tensor& frames, double temperature);
+    void saveCheckpoint(const std::string& path) const;
+    void loadCheckpoint(const std::string& path);
+    const FlowModel& getModel() const;
+    int64_t getSkippedSteps() const;
+    int64_t getCompletedSteps(const std::string& stage) const;
+};
+
+}
