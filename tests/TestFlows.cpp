@@ -189,6 +189,41 @@ TEST(FlowModel, SaveLoadRoundTrip) {
     std::remove(path.c_str());
 }
 
+TEST(FlowModel, DeviceCopyHasItsOwnWeightsAndTheSameMap) {
+    OpenMM::System system = harmonicSystem(1);
+    at::Tensor frames = randomInput(100, 3, 21).reshape({100, 1, 3});
+    for (const std::string type : {"tsf", "realnvp"}) {
+        FlowModel model = FlowModel::createCartesian(system, {0, 1}, frames, type, randomFlow(22), 300.0);
+        FlowModel copy = model.to(at::kCPU);
+        at::Tensor v = randomInput(5, model.getLatentDim(), 23);
+        EXPECT_TRUE(at::equal(copy.forward(v).first, model.forward(v).first)) << type;
+        EXPECT_TRUE(at::equal(copy.inverse(v).second, model.inverse(v).second)) << type;
+        EXPECT_TRUE(copy.getFlow().parameters()[1].requires_grad()) << type;
+        {
+            at::NoGradGuard noGrad;
+            copy.getFlowPtr()->parameters()[1].add_(1.0);
+        }
+        EXPECT_FALSE(at::equal(copy.getFlow().parameters()[1], model.getFlow().parameters()[1])) << type;
+        // On another device (meta: shapes without data) every tensor the flow computes with lives there,
+        // or mixing devices would throw, as it would between the CPU and a GPU. LibTorch 1.13 has no meta
+        // relu and index_select: these networks have no hidden layers, and RealNVP (index_select) is
+        // checked only for where its weights are.
+        FlowConfig linear = randomFlow(24);
+        linear.hiddenLayers = 0;
+        FlowModel moved = FlowModel::createCartesian(system, {0, 1}, frames, type, linear, 300.0).to(at::kMeta);
+        for (const at::Tensor& p : moved.getFlow().parameters())
+            EXPECT_TRUE(p.is_meta()) << type;
+        if (type != "tsf")
+            continue;
+        at::Tensor input = at::empty({5, model.getLatentDim()}, at::TensorOptions().dtype(at::kDouble).device(at::kMeta));
+        auto [gamma, logDet] = moved.forward(input);
+        auto [back, logDetInverse] = moved.inverse(gamma);
+        EXPECT_TRUE(gamma.is_meta() && logDet.is_meta() && back.is_meta() && logDetInverse.is_meta()) << type;
+        EXPECT_EQ(back.sizes(), input.sizes()) << type;
+        EXPECT_TRUE(moved.denormalize(moved.normalize(input.narrow(1, 0, 2))).is_meta()) << type;
+    }
+}
+
 TEST(FlowModel, CartesianModelRoundTrip) {
     OpenMM::System system = harmonicSystem(1);
     at::Tensor frames = randomInput(100, 3, 13).reshape({100, 1, 3});

@@ -2,12 +2,12 @@
 // exact starts, convergence from one well, next to Langevin MD), Context
 // handling, reproducibility, serialization, bad input, and alanine dipeptide.
 
+#include "IntegratorChecks.h"
 #include "SamplerChecks.h"
 #include "TestSupport.h"
 #include "ThrowingForce.h"
 #include "openmmbg/FlowTrainer.h"
 #include "openmmbg/LatentMetropolisIntegrator.h"
-#include "openmmbg/Metrics.h"
 #include "openmmbg/Stereochemistry.h"
 #include "openmmbg/ToySystems.h"
 #include "openmmbg/Topology.h"
@@ -150,30 +150,9 @@ TEST(LatentMetropolis, TrainedFlowConvergesFromOneWell) {
     auto system = well.createSystem();
     FlowModel realnvp = trainedFlow(*system, "realnvp");
     FlowModel tsf = trainedFlow(*system, "tsf");
-    struct Case {
-        const FlowModel* model;
-        double temperature;
-    };
-    for (const Case& c : {Case{&realnvp, T_REF}, Case{&realnvp, 2 * T_REF}, Case{&tsf, 2 * T_REF}}) {
-        LatentMetropolisIntegrator integrator(*c.model, c.temperature, 0.5, 0.5);
-        integrator.setRandomNumberSeed(8);
-        Context context(*system, integrator, Platform::getPlatformByName("Reference"));
-        context.setPositions({Vec3(-2.4, 0.0, 0.0)});
-        integrator.step(200);
-        std::vector<double> xs;
-        for (int i = 0; i < 20000; i++) {
-            integrator.step(1);
-            xs.push_back(xOf(context));
-        }
-        int crossings = countCrossings(xs);
-        Estimate dF = phiFreeEnergyDifference(at::tensor(xs, at::kDouble), 20);
-        double exact = well.freeEnergyDifference(c.temperature);
-        std::string label = c.model->getFlow().getTypeName() + " at " + std::to_string(c.temperature) + " K";
-        // Enough crossings that 20 blocks each see some: the error bar means something.
-        EXPECT_GE(crossings, 60) << label;
-        EXPECT_NEAR(dF.value, exact, 4 * dF.error) << label << ", error " << dF.error;
-        EXPECT_LT(dF.error, 0.3) << label;
-    }
+    checkDoubleWellFreeEnergy(realnvp, T_REF, 8, "Reference");
+    checkDoubleWellFreeEnergy(realnvp, 2 * T_REF, 8, "Reference");
+    checkDoubleWellFreeEnergy(tsf, 2 * T_REF, 8, "Reference");
 }
 
 TEST(LatentMetropolis, CompoundWithLangevinKeepsTheBoltzmannDistribution) {
@@ -214,47 +193,7 @@ TEST(LatentMetropolis, CompoundWithLangevinKeepsTheBoltzmannDistribution) {
 }
 
 TEST(LatentMetropolis, RejectedMovesLeaveTheContextExactly) {
-    DoubleWell well;
-    auto system = well.createSystem();
-    // Proposals a latent step of 50 away have energies far beyond exp(-700): always rejected.
-    LatentMetropolisIntegrator integrator(untrainedRealNVP(*system), T_REF, 50.0, 0.0);
-    integrator.setRandomNumberSeed(13);
-    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
-    context.setPositions({Vec3(-2.3, 0.4, 0.1)});
-    context.setVelocities({Vec3(0.5, -0.25, 1.5)});
-    context.setTime(7.0);
-    const int all = State::Positions | State::Velocities | State::Energy | State::Forces;
-    State before = context.getState(all);
-    integrator.step(20);
-    State after = context.getState(all);
-    EXPECT_EQ(integrator.getStatistics().getAccepted(MoveKind::RandomWalk), 0);
-    EXPECT_EQ(integrator.getStatistics().getProposed(MoveKind::RandomWalk), 20);
-    for (int k = 0; k < 3; k++) {
-        EXPECT_EQ(before.getPositions()[0][k], after.getPositions()[0][k]);
-        EXPECT_EQ(before.getVelocities()[0][k], after.getVelocities()[0][k]);
-        EXPECT_EQ(before.getForces()[0][k], after.getForces()[0][k]);
-    }
-    EXPECT_EQ(before.getPotentialEnergy(), after.getPotentialEnergy());
-    EXPECT_EQ(before.getKineticEnergy(), after.getKineticEnergy());
-    EXPECT_EQ(after.getTime(), 7.0);
-    // Accepted moves change positions but never velocities or time.
-    integrator.setLatentStepSize(0.5);
-    integrator.step(50);
-    State moved = context.getState(all);
-    EXPECT_GT(integrator.getStatistics().getAccepted(MoveKind::RandomWalk), 0);
-    EXPECT_NE(moved.getPositions()[0][0], before.getPositions()[0][0]);
-    EXPECT_EQ(moved.getPositions()[0][2], before.getPositions()[0][2]);  // z is external: kept
-    EXPECT_EQ(moved.getVelocities()[0][1], before.getVelocities()[0][1]);
-    EXPECT_EQ(moved.getTime(), 7.0);
-    // Steps count like MD steps (app.Simulation counts its steps by them); warm-up moves do not.
-    EXPECT_EQ(context.getStepCount(), 70);
-    integrator.warmUp(5);
-    EXPECT_EQ(context.getStepCount(), 70);
-    // The reported energy is the current configuration's.
-    VerletIntegrator verlet(0.001);
-    Context fresh(*system, verlet, Platform::getPlatformByName("Reference"));
-    fresh.setPositions(moved.getPositions());
-    EXPECT_EQ(fresh.getState(State::Energy).getPotentialEnergy(), moved.getPotentialEnergy());
+    checkRejectedMovesLeaveTheContextExactly("Reference");
 }
 
 TEST(LatentMetropolis, FailuresInsideOpenMMAreRejectedAndCounted) {

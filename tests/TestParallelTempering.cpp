@@ -2,19 +2,16 @@
 // exchange acceptance against its closed form, replica bookkeeping, the
 // Context as replica 0, composition with MD, serialization and bad input.
 
+#include "IntegratorChecks.h"
 #include "SamplerChecks.h"
 #include "TestSupport.h"
-#include "openmmbg/CartesianCoordinates.h"
 #include "openmmbg/Metrics.h"
-#include "openmmbg/OpenMMEnergy.h"
-#include "openmmbg/TSFFlow.h"
 #include "openmmbg/TSFParallelTemperingIntegrator.h"
 #include "openmmbg/ToySystems.h"
 
 #include <gtest/gtest.h>
 #include <openmm/CompoundIntegrator.h>
 #include <openmm/Context.h>
-#include <openmm/CustomExternalForce.h>
 #include <openmm/LangevinMiddleIntegrator.h>
 #include <openmm/OpenMMException.h>
 #include <openmm/Platform.h>
@@ -33,32 +30,6 @@ using namespace OpenMMBG::testing;
 namespace {
 
 const double T_REF = 300.0;
-
-/** U = k/2 |r|^2 in units of kT at T_REF, with k = 1. */
-std::unique_ptr<System> harmonicSystem() {
-    auto system = std::make_unique<System>();
-    system->addParticle(1.0);
-    auto* force = new CustomExternalForce("unit*0.5*(x^2 + y^2 + z^2)");
-    force->addGlobalParameter("unit", OpenMMEnergy::BOLTZMANN * T_REF);
-    force->addParticle(0);
-    system->addForce(force);
-    return system;
-}
-
-/**
- * A TSF that is exact for the harmonic oscillator at every temperature: an
- * identity flow whose normalisation scale is the Boltzmann width at T_REF.
- */
-FlowModel exactHarmonicFlow(const System& system) {
-    FlowConfig config;
-    config.numBlocks = 1;
-    config.hiddenLayers = 1;
-    config.hiddenWidth = 4;
-    config.outputInitScale = 0.0;  // the identity
-    auto coordinates = std::make_shared<CartesianCoordinates>(1, std::vector<int>{0, 1});
-    return FlowModel(coordinates, at::zeros({2}, at::kDouble), at::ones({2}, at::kDouble),
-                     std::make_shared<TSFFlow>(2, config), T_REF, SystemFingerprint::of(system));
-}
 
 double xOf(const std::vector<Vec3>& positions) {
     return positions[0][0];
@@ -106,27 +77,8 @@ TEST(ParallelTempering, ExchangeAcceptanceMatchesClosedForm) {
     // accepted and replicas are independent Boltzmann samples every step. For
     // a 2D harmonic oscillator beta U is exponential, and an exchange between
     // T_i < T_j is accepted with probability 2 rho / (1 + rho), rho = T_i / T_j.
-    auto system = harmonicSystem();
-    FlowModel model = exactHarmonicFlow(*system);
-    const std::vector<double> ladder = {300.0, 400.0, 600.0};
-    for (const std::string platform : {"Reference", "CPU"}) {
-        TSFParallelTemperingIntegrator integrator(model, ladder, 0.0, 1.0);
-        integrator.setRandomNumberSeed(32);
-        Context context(*system, integrator, Platform::getPlatformByName(platform));
-        context.setPositions({Vec3(0.1, -0.2, 0.0)});
-        integrator.step(20000);
-        for (int r = 0; r < 3; r++)
-            EXPECT_NEAR(integrator.getMoveStatistics(r).acceptanceRate(MoveKind::Independence), 1.0, 1e-3)
-                << platform << " replica " << r;
-        for (int pair = 0; pair < 2; pair++) {
-            double rho = ladder[pair] / ladder[pair + 1];
-            double expected = 2 * rho / (1 + rho);
-            double attempts = (double) integrator.getExchangeAttempts(pair);
-            double error = std::sqrt(expected * (1 - expected) / attempts);  // independent attempts
-            EXPECT_NEAR(integrator.getExchangeAcceptanceRate(pair), expected, 4 * error)
-                << platform << " pair " << pair << ": " << attempts << " attempts";
-        }
-    }
+    for (const std::string platform : {"Reference", "CPU"})
+        checkExchangeAcceptanceMatchesClosedForm(platform);
 }
 
 TEST(ParallelTempering, ReplicasFollowExchangesWithoutLossOrDuplication) {

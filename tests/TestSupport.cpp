@@ -68,18 +68,22 @@ double logAbsDet(const at::Tensor& matrix) {
  * Loads the plugins from OpenMM's default directory (OPENMM_PLUGIN_DIR: the
  * build tree's plugin folder) once, and fails if any of ours did not load.
  * Debian's Amoeba and Drude plugins fail in C++ programs unless
- * /usr/lib/x86_64-linux-gnu/openmm is on LD_LIBRARY_PATH; that is reported,
- * not failed.
+ * /usr/lib/x86_64-linux-gnu/openmm is on LD_LIBRARY_PATH, and CUDA plugins on
+ * a machine without a CUDA driver; that is reported, not failed.
  */
 class PluginEnvironment : public ::testing::Environment {
 public:
     void SetUp() override {
         OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
         for (const std::string& failure : OpenMM::Platform::getPluginLoadFailures()) {
-            if (failure.find("libOpenMMBG") != std::string::npos)
-                ADD_FAILURE() << "plugin load failure: " << failure;
-            else
+            // Without a CUDA driver no CUDA plugin can load; TestCudaKernels checks ours with the driver stub.
+            const bool noDriver = failure.find("libcuda.so.1") != std::string::npos;
+            if (failure.find("libOpenMMBG") == std::string::npos)
                 std::cerr << "note: OpenMM plugin not loaded (not part of OpenMM-BG): " << failure << "\n";
+            else if (noDriver)
+                std::cerr << "note: OpenMM-BG CUDA plugin not loaded (no CUDA driver here): " << failure << "\n";
+            else
+                ADD_FAILURE() << "plugin load failure: " << failure;
         }
     }
 };

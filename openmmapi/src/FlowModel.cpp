@@ -4,6 +4,7 @@
 #include "openmmbg/InternalCoordinates.h"
 #include "openmmbg/RealNVPFlow.h"
 #include "openmmbg/TSFFlow.h"
+#include "openmmbg/internal/MLP.h"
 #include "openmmbg/internal/TensorChecks.h"
 
 #include <ATen/ATen.h>
@@ -300,6 +301,14 @@ FlowModel FlowModel::load(const std::string& path, const OpenMM::System& system)
     FlowModel model = load(path);
     model.checkCompatible(system);
     return model;
+}
+
+FlowModel FlowModel::to(at::Device device) const {
+    FlowModel copy = *this;
+    copy.flow = flow->to(device);
+    copy.shift = copyToDevice(shift, device);
+    copy.scale = copyToDevice(scale, device);
+    return copy;
 }
 
 FlowModel FlowModel::clone() const {

@@ -86,12 +86,26 @@ void tensorToPositions(const at::Tensor& frame, std::vector<Vec3>& positions) {
         positions[i] = Vec3(data[3 * i], data[3 * i + 1], data[3 * i + 2]);
 }
 
+namespace {
+
+void throwNonFinitePosition(size_t particle, const std::string& who) {
+    throw OpenMMException(who + ": the Context's position of particle " + std::to_string(particle)
+                          + " is not finite (NaN or inf); set valid positions first");
+}
+
+} // namespace
+
 void checkFinitePositions(const std::vector<Vec3>& positions, const std::string& who) {
     for (size_t i = 0; i < positions.size(); i++)
         for (int k = 0; k < 3; k++)
             if (!std::isfinite(positions[i][k]))
-                throw OpenMMException(who + ": the Context's position of particle " + std::to_string(i)
-                                      + " is not finite (NaN or inf); set valid positions first");
+                throwNonFinitePosition(i, who);
+}
+
+void checkFiniteConfiguration(const at::Tensor& x, const std::string& who) {
+    at::Tensor finite = at::isfinite(x[0]).all(1);  // [N]
+    if (!finite.all().item<bool>())
+        throwNonFinitePosition((size_t) (~finite).nonzero()[0][0].item<int64_t>(), who);
 }
 
 void writeIntegratorCheckpoint(std::ostream& stream, const at::Generator* generator, const std::vector<double>& values,

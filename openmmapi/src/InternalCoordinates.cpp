@@ -140,8 +140,9 @@ std::pair<at::Tensor, at::Tensor> InternalCoordinates::forward(const at::Tensor&
     checkConfigurationTensor(x, getNumParticles(), "InternalCoordinates::forward");
     const auto& s = zmatrix.seeds;
     at::Tensor a1 = x.select(1, s[0]), a2 = x.select(1, s[1]), a3 = x.select(1, s[2]);
-    at::Tensor xi = x.index_select(1, rowAtoms), xj = x.index_select(1, rowBond);
-    at::Tensor xk = x.index_select(1, rowAngle), xl = x.index_select(1, rowTorsion);
+    const at::Device device = x.device();
+    at::Tensor xi = x.index_select(1, rowAtoms.to(device)), xj = x.index_select(1, rowBond.to(device));
+    at::Tensor xk = x.index_select(1, rowAngle.to(device)), xl = x.index_select(1, rowTorsion.to(device));
 
     at::Tensor bonds = at::cat({geometry::length(a2 - a1).unsqueeze(1), geometry::length(a3 - a2).unsqueeze(1),
                                 geometry::length(xi - xj)}, 1);

@@ -10,7 +10,7 @@
 namespace OpenMMBG {
 
 LatentMoveEngine::LatentMoveEngine(const FlowModel& model, bool checkStereochemistry, at::Device device)
-    : model(model), device(device) {
+    : model(device.is_cpu() ? model : model.to(device)), device(device) {
     if (checkStereochemistry && !model.getFingerprint().bonds.empty())
         stereo = std::make_unique<Stereochemistry>(model.getNumParticles(), model.getFingerprint().bonds);
 }

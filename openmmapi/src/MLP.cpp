@@ -6,6 +6,10 @@
 
 namespace OpenMMBG {
 
+at::Tensor copyToDevice(const at::Tensor& tensor, at::Device device) {
+    return tensor.detach().to(tensor.options().device(device), false, true).requires_grad_(tensor.requires_grad());
+}
+
 MLP::MLP(int inputs, int outputs, int hiddenLayers, int width, Activation activation, double outputScale,
          at::Generator& generator)
     : activation(activation) {
@@ -36,6 +40,15 @@ at::Tensor MLP::operator()(const at::Tensor& input) const {
             h = activation == Activation::Tanh ? at::tanh(h) : at::relu(h);
     }
     return h;
+}
+
+MLP MLP::to(at::Device device) const {
+    MLP copy = *this;
+    for (at::Tensor& w : copy.weights)
+        w = copyToDevice(w, device);
+    for (at::Tensor& b : copy.biases)
+        b = copyToDevice(b, device);
+    return copy;
 }
 
 std::vector<at::Tensor> MLP::parameters() const {

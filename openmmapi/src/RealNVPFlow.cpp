@@ -79,6 +79,17 @@ std::pair<at::Tensor, at::Tensor> RealNVPFlow::inverse(const at::Tensor& gamma) 
     return {h, logDet};
 }
 
+std::shared_ptr<Flow> RealNVPFlow::to(at::Device device) const {
+    auto copy = std::make_shared<RealNVPFlow>(*this);
+    for (Coupling& c : copy->couplings) {
+        c.updated = copyToDevice(c.updated, device);
+        c.conditioning = copyToDevice(c.conditioning, device);
+        c.scale = c.scale.to(device);
+        c.translation = c.translation.to(device);
+    }
+    return copy;
+}
+
 std::vector<at::Tensor> RealNVPFlow::parameters() const {
     std::vector<at::Tensor> all;
     for (const Coupling& c : couplings)

@@ -83,6 +83,16 @@ std::pair<at::Tensor, at::Tensor> TSFFlow::inverse(const at::Tensor& gamma) cons
     return {at::cat({z, q}, 1), logDet};
 }
 
+std::shared_ptr<Flow> TSFFlow::to(at::Device device) const {
+    auto copy = std::make_shared<TSFFlow>(*this);
+    copy->logScale = copyToDevice(logScale, device);
+    for (Coupling& c : copy->couplings) {
+        c.scale = c.scale.to(device);
+        c.translation = c.translation.to(device);
+    }
+    return copy;
+}
+
 std::vector<at::Tensor> TSFFlow::parameters() const {
     std::vector<at::Tensor> all = {logScale};
     for (const Coupling& c : couplings)

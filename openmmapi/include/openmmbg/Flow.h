@@ -56,6 +56,13 @@ public:
     /** v = D^-1(gamma) and log|det dD^-1/dgamma| [B]. */
     virtual std::pair<at::Tensor, at::Tensor> inverse(const at::Tensor& gamma) const = 0;
 
+    /**
+     * A copy whose weights live on `device` (float64 inputs must then live
+     * there too). The copy has its own weights: training one leaves the
+     * other unchanged.
+     */
+    virtual std::shared_ptr<Flow> to(at::Device device) const = 0;
+
     /** The trainable tensors (leaves that require gradients). */
     virtual std::vector<at::Tensor> parameters() const = 0;
     int64_t getNumParameters() const;

@@ -135,6 +135,12 @@ public:
 
     /** A copy with its own weights (training one does not change the other). */
     FlowModel clone() const;
+    /**
+     * A copy with its own weights on `device`, where it evaluates tensors
+     * that live there (the coordinate transform is shared: it moves its
+     * few index tensors to its inputs' device).
+     */
+    FlowModel to(at::Device device) const;
 
     static const int FORMAT_VERSION = 1;
 

@@ -26,6 +26,7 @@ public:
     bool hasMomenta() const override { return true; }
     std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& v) const override;
     std::pair<at::Tensor, at::Tensor> inverse(const at::Tensor& gamma) const override;
+    std::shared_ptr<Flow> to(at::Device device) const override;
     std::vector<at::Tensor> parameters() const override;
     std::string getTypeName() const override { return "tsf"; }
     void saveState(TensorMap& state, const std::string& prefix) const override;

@@ -3,10 +3,9 @@
 
 #include "openmmbg/BGKernels.h"
 #include "openmmbg/OpenMMEnergy.h"
-#include "openmmbg/internal/LatentMoveEngine.h"
+#include "openmmbg/internal/FlowMoveRunner.h"
 
 #include <memory>
-#include <vector>
 
 namespace OpenMMBG {
 
@@ -24,15 +23,26 @@ public:
     void invalidate() override {}
 
 private:
-    std::unique_ptr<LatentMoveEngine> engine;
-    long long warmUpSteps = 0;
+    std::unique_ptr<LatentMetropolisMoves> moves;
+};
+
+/** Replica energies from an OpenMMEnergy worker pool (one Context per thread). */
+class BridgeReplicaEnergies : public ReplicaEnergies {
+public:
+    BridgeReplicaEnergies(const OpenMM::System& system, double temperature, const OpenMMEnergy::Options& options)
+        : bridge(system, temperature, options) {}
+    at::Tensor evaluate(const at::Tensor& x) override { return bridge.evaluate(x).potentialEnergy; }
+
+private:
+    OpenMMEnergy bridge;
 };
 
 /**
  * TSFParallelTemperingIntegrator on the Reference and CPU platforms: the
  * replicas' flow moves go through the shared engine in one batch, their
  * energies through an OpenMMEnergy worker pool on the Context's platform
- * (one Context per thread), exchanges through decideExchanges().
+ * (one Context per thread, so the CPU platform evaluates replicas in
+ * parallel), exchanges through decideExchanges().
  */
 class ReferenceIntegrateTSFParallelTemperingStepKernel : public IntegrateTSFParallelTemperingStepKernel {
 public:
@@ -44,12 +54,8 @@ public:
     void invalidate() override {}
 
 private:
-    /** Potential energies (kJ/mol) of configurations [B, N, 3]; +inf where OpenMM fails or they are not finite. */
-    at::Tensor energies(const at::Tensor& x);
-
-    std::unique_ptr<LatentMoveEngine> engine;
-    std::unique_ptr<OpenMMEnergy> bridge;
-    long long warmUpSteps = 0;
+    std::unique_ptr<ParallelTemperingSteps> steps;
+    std::unique_ptr<BridgeReplicaEnergies> energies;
 };
 
 } // namespace OpenMMBG

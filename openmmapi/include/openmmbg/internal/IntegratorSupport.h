@@ -39,6 +39,8 @@ at::Tensor positionsToTensor(const std::vector<OpenMM::Vec3>& positions);
 void tensorToPositions(const at::Tensor& frame, std::vector<OpenMM::Vec3>& positions);
 /** Throws if any position is NaN or infinite. */
 void checkFinitePositions(const std::vector<OpenMM::Vec3>& positions, const std::string& who);
+/** The same for a configuration [1, N, 3] on any device (one scalar comes back to the host). */
+void checkFiniteConfiguration(const at::Tensor& x, const std::string& who);
 
 /** Integrator state for Context checkpoints: random state, a few numbers, statistics. */
 void writeIntegratorCheckpoint(std::ostream& stream, const at::Generator* generator, const std::vector<double>& values,

@@ -47,6 +47,7 @@ struct LatentProposal {
  */
 class LatentMoveEngine {
 public:
+    /** On a device other than the CPU the engine works on its own copy of the flow (FlowModel::to). */
     LatentMoveEngine(const FlowModel& model, bool checkStereochemistry, at::Device device);
 
     const FlowModel& getModel() const { return model; }

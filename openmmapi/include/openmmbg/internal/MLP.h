@@ -9,6 +9,12 @@
 namespace OpenMMBG {
 
 /**
+ * A copy of `tensor` on `device` that never shares storage with it (even on
+ * the same device) and keeps requires_grad: how flows copy their weights.
+ */
+at::Tensor copyToDevice(const at::Tensor& tensor, at::Device device);
+
+/**
  * A multi-layer perceptron on plain float64 tensors (no torch::nn, which
  * costs compile time): `hiddenLayers` layers of `width` units with the given
  * activation, then a linear output layer. Weights are leaf tensors that
@@ -28,6 +34,8 @@ public:
         at::Generator& generator);
 
     at::Tensor operator()(const at::Tensor& input) const;
+    /** A copy with its own weights on `device`. */
+    MLP to(at::Device device) const;
     std::vector<at::Tensor> parameters() const;
 
 private:
