@@ -174,13 +174,14 @@ FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const Tr
     ml.steps = plan.mlSteps;
     ml.batchSize = plan.batchSize;
     ml.learningRate = plan.learningRate;
+    ml.finalLearningRate = plan.mlFinalLearningRate;
     trainer.train(ml);
     TrainingStage mixed;
     mixed.name = "mixed";
     mixed.steps = plan.mixedSteps;
     mixed.batchSize = plan.batchSize;
-    mixed.learningRate = plan.learningRate;
-    mixed.finalLearningRate = plan.learningRate / 10;
+    mixed.learningRate = plan.mixedLearningRate;
+    mixed.finalLearningRate = plan.mixedLearningRate / 10;
     mixed.lambdaStart = 0.0;
     mixed.lambdaEnd = plan.mixedLambda;
     trainer.train(mixed);

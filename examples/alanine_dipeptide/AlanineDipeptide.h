@@ -73,7 +73,11 @@ struct TrainingPlan {
     long long mixedSteps = 1000;
     double mixedLambda = 0.2;    // KL weight at the end of the mixed stage (ramped from 0)
     long long batchSize = 256;
-    double learningRate = 1e-3;
+    // Both stages decay their learning rate (cosine) to a tenth or less: at a
+    // constant rate the flow keeps too much mass outside the data's basins.
+    double learningRate = 1e-3;        // ML stage, decaying to mlFinalLearningRate
+    double mlFinalLearningRate = 1e-4;
+    double mixedLearningRate = 3e-4;   // mixed stage, decaying to a tenth of it
     double energyCut = 1000.0;   // kT, the bridge's linear-log cut
     int threads = 1;             // LibTorch threads
     int seed = 1;

@@ -60,10 +60,12 @@ Preset presetNamed(const std::string& name) {
     p.chain.latentStepSize = p.pt.latentStepSize = 0.05;
     p.chain.independenceProbability = p.pt.independenceProbability = 0.1;
     if (name == "default") {
+        // Dense frames (every 0.1 ps): with one frame per ps the flow overfits
+        // (test NLL 40 nats worse than training NLL), with 40000 it does not.
         p.mdSteps = 4000000;  // 4 ns
-        p.mdInterval = 1000;
+        p.mdInterval = 100;
         p.plan.mlSteps = 3000;
-        p.plan.mixedSteps = 1000;
+        p.plan.mixedSteps = 1500;
         p.flowSamples = 20000;
         p.chain.steps = 40000;
         p.chain.interval = 10;
@@ -71,7 +73,7 @@ Preset presetNamed(const std::string& name) {
         p.pt.interval = 10;
     } else if (name == "long") {
         p.mdSteps = 20000000;  // 20 ns
-        p.mdInterval = 1000;
+        p.mdInterval = 200;
         p.plan.mlSteps = 10000;
         p.plan.mixedSteps = 4000;
         p.flowSamples = 50000;
