@@ -25,7 +25,7 @@ struct TrainedFlow {
     double cpuSeconds = 0;  // MD data and training; 0 if loaded
 };
 
-/** The pipeline's default plan: 4 ns of 600 K MD, ML 3000 steps, mixed 1000 steps. */
+/** A flow from `path`, or one made as the pipeline's default preset makes it (its CPU time measured). */
 inline TrainedFlow trainedFlow(const alanine::Molecule& molecule, const std::string& path) {
     TrainedFlow flow;
     if (!path.empty() && std::ifstream(path)) {
@@ -33,19 +33,18 @@ inline TrainedFlow trainedFlow(const alanine::Molecule& molecule, const std::str
         std::printf("flow: %s (training time not counted)\n", path.c_str());
         return flow;
     }
-    std::printf("flow: training one (4 ns of MD at 600 K, then ML 3000 + mixed 1000 steps)...\n");
+    const alanine::Preset preset = alanine::presetNamed("default");
+    std::printf("flow: training one as the pipeline's default preset does (%.1f ns of MD at 600 K, then ML %lld + "
+                "mixed %lld steps)...\n", preset.mdSteps * 1e-6, preset.plan.mlSteps, preset.plan.mixedSteps);
     std::fflush(stdout);
     double begin = cpuSeconds();
     alanine::MDOptions md;
-    md.temperature = 600.0;
-    md.steps = 4000000;
+    md.temperature = preset.plan.temperature;
+    md.steps = preset.mdSteps;
+    md.interval = preset.mdInterval;
     md.seed = 11;
     at::Tensor frames = alanine::runMD(molecule, md).x;
-    alanine::TrainingPlan plan;
-    plan.flow.numBlocks = 4;
-    plan.flow.hiddenLayers = 2;
-    plan.flow.hiddenWidth = 128;
-    flow.model = std::make_unique<FlowModel>(alanine::trainFlow(molecule, frames, plan, "", nullptr));
+    flow.model = std::make_unique<FlowModel>(alanine::trainFlow(molecule, frames, preset.plan, "", nullptr));
     flow.cpuSeconds = cpuSeconds() - begin;
     std::printf("flow: trained in %.0f CPU s (MD data included)\n", flow.cpuSeconds);
     return flow;

@@ -127,6 +127,20 @@ ChainResult runParallelTempering(const Molecule& molecule, const FlowModel& mode
 /** Number of sign changes of phi along a series. */
 long long phiTransitions(const at::Tensor& phi);
 
+/** The pipeline's settings, per preset (default, long, smoke). */
+struct Preset {
+    long long mdSteps = 0;   // per temperature, 1 fs steps
+    int mdInterval = 100;    // steps between frames
+    TrainingPlan plan;
+    int flowSamples = 0;
+    ChainOptions chain;      // LatentMetropolisIntegrator
+    ChainOptions pt;         // TSFParallelTemperingIntegrator
+    int replicas = 5;
+};
+
+/** The named preset; std::invalid_argument for an unknown name. */
+Preset presetNamed(const std::string& name);
+
 } // namespace alanine
 } // namespace OpenMMBG
 

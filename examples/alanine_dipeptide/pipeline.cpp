@@ -25,11 +25,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <sys/stat.h>
-#include <thread>
 
 using namespace OpenMMBG;
 using namespace OpenMMBG::alanine;
@@ -40,65 +40,6 @@ namespace {
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
-
-struct Preset {
-    long long mdSteps;       // per temperature, 1 fs steps
-    int mdInterval;          // steps between frames
-    TrainingPlan plan;
-    int flowSamples;
-    ChainOptions chain;      // LatentMetropolisIntegrator
-    ChainOptions pt;         // TSFParallelTemperingIntegrator
-    int replicas;
-};
-
-Preset presetNamed(const std::string& name) {
-    Preset p;
-    p.plan.flow.numBlocks = 4;
-    p.plan.flow.hiddenLayers = 2;
-    p.plan.flow.hiddenWidth = 128;
-    p.replicas = 5;
-    p.chain.latentStepSize = p.pt.latentStepSize = 0.05;
-    p.chain.independenceProbability = p.pt.independenceProbability = 0.1;
-    if (name == "default") {
-        // Dense frames (every 0.1 ps): with one frame per ps the flow overfits
-        // (test NLL 40 nats worse than training NLL), with 40000 it does not.
-        p.mdSteps = 4000000;  // 4 ns
-        p.mdInterval = 100;
-        p.plan.mlSteps = 3000;
-        p.plan.mixedSteps = 1500;
-        p.flowSamples = 20000;
-        p.chain.steps = 40000;
-        p.chain.interval = 10;
-        p.pt.steps = 20000;
-        p.pt.interval = 10;
-    } else if (name == "long") {
-        p.mdSteps = 20000000;  // 20 ns
-        p.mdInterval = 200;
-        p.plan.mlSteps = 10000;
-        p.plan.mixedSteps = 4000;
-        p.flowSamples = 50000;
-        p.chain.steps = 200000;
-        p.chain.interval = 10;
-        p.pt.steps = 100000;
-        p.pt.interval = 10;
-    } else if (name == "smoke") {
-        // Seconds, for tests of the pipeline itself; the numbers mean nothing.
-        p.mdSteps = 20000;
-        p.mdInterval = 100;
-        p.plan.flow.hiddenWidth = 32;
-        p.plan.mlSteps = 40;
-        p.plan.mixedSteps = 20;
-        p.plan.batchSize = 64;
-        p.flowSamples = 500;
-        p.chain.steps = p.pt.steps = 400;
-        p.chain.interval = p.pt.interval = 10;
-        p.chain.warmUpSteps = p.pt.warmUpSteps = 100;
-        p.replicas = 3;
-    } else {
-        throw UsageError("unknown preset '" + name + "' (use default, long or smoke)");
-    }
-    return p;
-}
 
 bool exists(const std::string& path) {
     struct stat info;
@@ -114,6 +55,20 @@ void makeDirectories(const std::string& path) {
         if (slash == std::string::npos)
             break;
     }
+}
+
+/** CPU seconds of the calling thread. */
+double threadCpuSeconds() {
+    timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+/** CPU seconds of the whole process, all threads (training: LibTorch and the energy bridge's workers). */
+double processCpuSeconds() {
+    timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
 double secondsSince(std::chrono::steady_clock::time_point begin) {
@@ -239,7 +194,12 @@ Options parse(int argc, char** argv) {
 }
 
 int run(const Options& options) {
-    const Preset preset = presetNamed(options.preset);
+    Preset preset;
+    try {
+        preset = presetNamed(options.preset);
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+    }
     OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
     const std::string out = options.output;
     makeDirectories(out);
@@ -253,9 +213,10 @@ int run(const Options& options) {
     std::map<std::string, double> seconds;
     const double hot = 600.0, cold = 300.0;
 
-    // 1. MD at both temperatures, in parallel (one core each).
+    // 1. MD at both temperatures.
     std::printf("== 1. MD at %.0f K and %.0f K (%.1f ns each, 1 fs steps)\n", hot, cold, preset.mdSteps * 1e-6);
     Samples md[2];
+    double mdCpuSeconds[2] = {0, 0};
     const double mdTemperatures[2] = {hot, cold};
     const std::string mdNames[2] = {"md600", "md300"};
     auto begin = std::chrono::steady_clock::now();
@@ -265,28 +226,25 @@ int run(const Options& options) {
             md[k] = readSeries(out + "/" + mdNames[k] + ".csv");
         md[0].x = readDcd(out + "/md600.dcd", molecule.system->getNumParticles());
     } else {
-        std::exception_ptr failure;
-        std::vector<std::thread> threads;
-        for (int k = 0; k < 2; k++)
-            threads.emplace_back([&, k] {
-                try {
-                    MDOptions mdOptions;
-                    mdOptions.temperature = mdTemperatures[k];
-                    mdOptions.steps = preset.mdSteps;
-                    mdOptions.interval = preset.mdInterval;
-                    mdOptions.seed = 11 + k;
-                    mdOptions.dcdPath = out + "/" + mdNames[k] + ".dcd";
-                    md[k] = runMD(molecule, mdOptions, k == 0 ? progressPrinter("MD") : nullptr);
-                } catch (...) {
-                    failure = std::current_exception();
-                }
-            });
-        for (std::thread& t : threads)
-            t.join();
-        if (failure)
-            std::rethrow_exception(failure);
+        // One run after the other: OpenMM's Reference platform draws the
+        // Langevin noise from one generator per process, so two runs in
+        // parallel threads would race for it and never repeat.
+        for (int k = 0; k < 2; k++) {
+            const double cpuBegin = threadCpuSeconds();
+            MDOptions mdOptions;
+            mdOptions.temperature = mdTemperatures[k];
+            mdOptions.steps = preset.mdSteps;
+            mdOptions.interval = preset.mdInterval;
+            mdOptions.seed = 11 + k;
+            mdOptions.dcdPath = out + "/" + mdNames[k] + ".dcd";
+            md[k] = runMD(molecule, mdOptions, progressPrinter("MD " + std::to_string((int) mdTemperatures[k]) + " K"));
+            mdCpuSeconds[k] = threadCpuSeconds() - cpuBegin;
+        }
+        // Train on the frames as stored, so that a rerun that reuses them trains on the same data.
+        md[0].x = readDcd(out + "/md600.dcd", molecule.system->getNumParticles());
         for (int k = 0; k < 2; k++)
             writeSeries(md[k], out + "/" + mdNames[k] + ".csv");
+        summary.number("cpu_seconds_md600", mdCpuSeconds[0]);
     }
     seconds["md"] = secondsSince(begin);
 
@@ -300,6 +258,7 @@ int run(const Options& options) {
         model = std::make_unique<FlowModel>(FlowModel::load(flowPath, *molecule.system));
         std::printf("  found %s, reused\n", flowPath.c_str());
     } else {
+        const double cpuBegin = processCpuSeconds();
         std::ofstream log(out + "/training.csv");
         log << "stage,step,loss,loss_ml,loss_kl,lambda,mean_reduced_energy,ess\n";
         auto progress = [&](const TrainingProgress& p) {
@@ -315,6 +274,8 @@ int run(const Options& options) {
                            + " MD frames, preset " + options.preset);
         model->save(flowPath);
         std::remove((out + "/training.checkpoint").c_str());
+        // A resumed training counts only what this run did.
+        summary.number("cpu_seconds_training", processCpuSeconds() - cpuBegin);
     }
     seconds["training"] = secondsSince(begin);
     summary.number("flow_parameters", (double) model->getFlow().getNumParameters());

@@ -163,7 +163,8 @@ void DcdWriter::write(const at::Tensor& positions) {
     at::Tensor frames = positions.dim() == 2 ? positions.unsqueeze(0) : positions;
     if (frames.dim() != 3 || frames.size(1) != numParticles || frames.size(2) != 3)
         throw OpenMMException("DcdWriter: positions must have shape [frames, " + std::to_string(numParticles) + ", 3]");
-    at::Tensor angstrom = (frames.detach().to(at::kCPU).to(at::kFloat) * 10.0f).transpose(1, 2).contiguous();
+    // Scaled in double, rounded once: the same bytes as write(std::vector<Vec3>).
+    at::Tensor angstrom = (frames.detach().to(at::kCPU).to(at::kDouble) * 10.0).to(at::kFloat).transpose(1, 2).contiguous();
     for (int64_t f = 0; f < angstrom.size(0); f++) {
         const float* data = angstrom[f].data_ptr<float>();
         writeFrame(data, data + numParticles, data + 2 * numParticles);

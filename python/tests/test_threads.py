@@ -44,7 +44,7 @@ def test_step_releases_the_gil(untrainedFlow, system):
     context = openmm.Context(system, integrator, reference())
     context.setPositions([openmm.Vec3(-2.0, 0.0, 0.0)])
     ticker = Ticker()
-    _, duration, ticks = ticker.during(lambda: integrator.step(3000))
+    _, duration, ticks = ticker.during(lambda: integrator.step(6000))
     assert duration > 0.3, "too short to tell"
     assert ticker.longestPause < duration / 2, (ticker.longestPause, duration)
     assert ticks > 1000
@@ -59,9 +59,10 @@ def test_training_releases_the_gil_and_calls_back(system, exactData):
     trainer = openmmbg.FlowTrainer(model, options)
     trainer.setData(exactData, T_REF)
     ticker = Ticker()
-    stage = openmmbg.TrainingStage(steps=200, batchSize=256)
+    # Long enough (about 1 s here) that a call holding the GIL would show, with margin on faster machines.
+    stage = openmmbg.TrainingStage(steps=600, batchSize=256)
     _, duration, ticks = ticker.during(lambda: trainer.train(stage))
     assert duration > 0.3, "too short to tell"
     assert ticker.longestPause < duration / 2, (ticker.longestPause, duration)
     # The callback runs in the calling thread, with the GIL.
-    assert reports == [threading.get_ident()] * 2  # steps 180 and 200
+    assert reports == [threading.get_ident()] * 4  # steps 180, 360, 540 and 600
