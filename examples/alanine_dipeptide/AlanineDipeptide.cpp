@@ -51,6 +51,35 @@ std::vector<double> acceptanceOf(const MoveStatistics& statistics, MoveKind kind
     return {statistics.acceptanceRate(kind)};
 }
 
+/** Energy evaluations of a chain: one per step() call (its starting configuration), one per proposal that reached OpenMM. */
+long long energyEvaluationsOf(const MoveStatistics& s, long long stepCalls) {
+    return stepCalls + s.proposed[0] + s.proposed[1] - s.outOfDomain - s.stereoFlips;
+}
+
+/**
+ * Warm-up, then options.steps steps with `frame()` recorded every
+ * options.interval steps. Sets result.seconds and result.latentStepSize;
+ * returns the recorded frames [records, N, 3].
+ */
+template <class Integrator>
+at::Tensor recordChain(Integrator& integrator, const ChainOptions& options, const std::function<at::Tensor()>& frame,
+                       const std::function<void(double)>& progress, ChainResult& result) {
+    if (options.warmUpSteps > 0)
+        integrator.warmUp(options.warmUpSteps, options.targetAcceptance);
+    result.latentStepSize = integrator.getLatentStepSize();
+    std::vector<at::Tensor> x;
+    const long long records = options.steps / options.interval;
+    auto begin = std::chrono::steady_clock::now();
+    for (long long i = 0; i < records; i++) {
+        integrator.step(options.interval);
+        x.push_back(frame());
+        if (progress && (i + 1) % std::max(1LL, records / 20) == 0)
+            progress((double) (i + 1) / records);
+    }
+    result.seconds = secondsSince(begin);
+    return at::cat(x);
+}
+
 } // namespace
 
 Molecule loadMolecule(const std::string& dataDirectory) {
@@ -212,27 +241,14 @@ ChainResult runLatentMetropolis(const Molecule& molecule, const FlowModel& model
     integrator.setRandomNumberSeed(options.seed);
     Context context(*molecule.system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions(molecule.structure.positions);
-    if (options.warmUpSteps > 0)
-        integrator.warmUp(options.warmUpSteps, options.targetAcceptance);
     ChainResult result;
-    result.latentStepSize = integrator.getLatentStepSize();
-    std::vector<at::Tensor> x;
-    const long long records = options.steps / options.interval;
-    auto begin = std::chrono::steady_clock::now();
-    for (long long i = 0; i < records; i++) {
-        integrator.step(options.interval);
-        State state = context.getState(State::Positions);
-        x.push_back(frameOf(state.getPositions()));
-        if (progress && (i + 1) % std::max(1LL, records / 20) == 0)
-            progress((double) (i + 1) / records);
-    }
-    result.seconds = secondsSince(begin);
+    at::Tensor frames = recordChain(integrator, options,
+                                    [&] { return frameOf(context.getState(State::Positions).getPositions()); },
+                                    progress, result);
     const MoveStatistics& s = integrator.getStatistics();
-    // One evaluation per step() call for the starting configuration, one per proposal that reached OpenMM.
-    result.energyEvaluations = records + s.proposed[0] + s.proposed[1] - s.outOfDomain - s.stereoFlips;
+    result.energyEvaluations = energyEvaluationsOf(s, frames.size(0));
     result.acceptance = acceptanceOf(s, MoveKind::RandomWalk);
     result.independence = acceptanceOf(s, MoveKind::Independence);
-    at::Tensor frames = at::cat(x);
     result.samples = describe(molecule, frames, energiesOf(molecule, frames));
     return result;
 }
@@ -243,31 +259,19 @@ ChainResult runParallelTempering(const Molecule& molecule, const FlowModel& mode
     integrator.setRandomNumberSeed(options.seed);
     Context context(*molecule.system, integrator, Platform::getPlatformByName("CPU"));
     context.setPositions(molecule.structure.positions);
-    if (options.warmUpSteps > 0)
-        integrator.warmUp(options.warmUpSteps, options.targetAcceptance);
     ChainResult result;
-    result.latentStepSize = integrator.getLatentStepSize();
-    std::vector<at::Tensor> x;
-    const long long records = options.steps / options.interval;
-    auto begin = std::chrono::steady_clock::now();
-    for (long long i = 0; i < records; i++) {
-        integrator.step(options.interval);
-        x.push_back(frameOf(integrator.getReplicaPositions(0)));
-        if (progress && (i + 1) % std::max(1LL, records / 20) == 0)
-            progress((double) (i + 1) / records);
-    }
-    result.seconds = secondsSince(begin);
+    at::Tensor frames = recordChain(integrator, options, [&] { return frameOf(integrator.getReplicaPositions(0)); },
+                                    progress, result);
     const int replicas = integrator.getNumReplicas();
     for (int r = 0; r < replicas; r++) {
         const MoveStatistics& s = integrator.getMoveStatistics(r);
-        result.energyEvaluations += records + s.proposed[0] + s.proposed[1] - s.outOfDomain - s.stereoFlips;
+        result.energyEvaluations += energyEvaluationsOf(s, frames.size(0));
         result.acceptance.push_back(s.acceptanceRate(MoveKind::RandomWalk));
         result.independence.push_back(s.acceptanceRate(MoveKind::Independence));
     }
     for (int pair = 0; pair + 1 < replicas; pair++)
         result.exchangeAcceptance.push_back(integrator.getExchangeAcceptanceRate(pair));
     result.roundTrips = integrator.getNumRoundTrips();
-    at::Tensor frames = at::cat(x);
     result.samples = describe(molecule, frames, energiesOf(molecule, frames));
     return result;
 }
