@@ -47,6 +47,17 @@ bool isPlatformRegistered(const std::string& name) {
     return false;
 }
 
+/**
+ * Serialises the creation and destruction of worker Contexts in the whole
+ * process: OpenMM 7.7's CPU platform registers every Context in one static
+ * std::map without a lock, so Contexts made or deleted concurrently (the
+ * workers start in parallel) can corrupt it.
+ */
+std::mutex& contextLifetimeMutex() {
+    static std::mutex mutex;
+    return mutex;
+}
+
 /** One Context of the pool and the scratch space to move a frame in and out of it. */
 class WorkerContext {
 public:
@@ -57,9 +68,17 @@ public:
         // Parallelism comes from the workers: one thread per CPU Context.
         if (platformName == "CPU" && props.count("Threads") == 0)
             props["Threads"] = "1";
-        context = std::make_unique<Context>(system, integrator, Platform::getPlatformByName(platformName), props);
+        {
+            std::lock_guard<std::mutex> lock(contextLifetimeMutex());
+            context = std::make_unique<Context>(system, integrator, Platform::getPlatformByName(platformName), props);
+        }
         for (int i = 0; i < system.getNumParticles() && !hasVirtualSites; i++)
             hasVirtualSites = system.isVirtualSite(i);
+    }
+
+    ~WorkerContext() {
+        std::lock_guard<std::mutex> lock(contextLifetimeMutex());
+        context.reset();
     }
 
     /**

@@ -38,13 +38,23 @@ class Ticker:
         return result, duration, self.ticks - ticks
 
 
+def workFor(seconds, run, trialSize):
+    """A size for run(size) that takes about `seconds`, from a timed trial run:
+    the calls below must last long enough that a held GIL would show."""
+    start = time.perf_counter()
+    run(trialSize)
+    trial = time.perf_counter() - start
+    return max(trialSize, int(trialSize * seconds / max(trial, 1e-3)))
+
+
 def test_step_releases_the_gil(untrainedFlow, system):
     integrator = openmmbg.LatentMetropolisIntegrator(untrainedFlow, T_REF, 0.5, 0.5)
     integrator.setRandomNumberSeed(1)
     context = openmm.Context(system, integrator, reference())
     context.setPositions([openmm.Vec3(-2.0, 0.0, 0.0)])
+    steps = workFor(0.8, integrator.step, 1000)
     ticker = Ticker()
-    _, duration, ticks = ticker.during(lambda: integrator.step(6000))
+    _, duration, ticks = ticker.during(lambda: integrator.step(steps))
     assert duration > 0.3, "too short to tell"
     assert ticker.longestPause < duration / 2, (ticker.longestPause, duration)
     assert ticks > 1000
@@ -58,11 +68,14 @@ def test_training_releases_the_gil_and_calls_back(system, exactData):
                                       progress=lambda report: reports.append(threading.get_ident()))
     trainer = openmmbg.FlowTrainer(model, options)
     trainer.setData(exactData, T_REF)
+    steps = workFor(0.8, lambda n: trainer.train(openmmbg.TrainingStage(steps=n, batchSize=256)), 100)
+    reports.clear()
+    trainer.setData(exactData, T_REF)
+    stage = openmmbg.TrainingStage(steps=steps, batchSize=256)
     ticker = Ticker()
-    # Long enough (about 1 s here) that a call holding the GIL would show, with margin on faster machines.
-    stage = openmmbg.TrainingStage(steps=600, batchSize=256)
     _, duration, ticks = ticker.during(lambda: trainer.train(stage))
     assert duration > 0.3, "too short to tell"
     assert ticker.longestPause < duration / 2, (ticker.longestPause, duration)
     # The callback runs in the calling thread, with the GIL.
-    assert reports == [threading.get_ident()] * 4  # steps 180, 360, 540 and 600
+    expectedReports = steps // 180 + (steps % 180 != 0)  # every 180 steps and the last
+    assert reports == [threading.get_ident()] * expectedReports, (steps, len(reports))

@@ -37,7 +37,11 @@ struct EnergyBatch {
  * one Context per worker thread.
  *
  * Workers start on the first evaluation and stop when the object is destroyed.
- * Calls from several threads are serialised.
+ * Calls from several threads are serialised. The workers create and delete
+ * their Contexts one at a time, because OpenMM 7.7's CPU platform keeps
+ * per-Context data in a process-wide map without a lock; for the same reason,
+ * a program should not create or delete other CPU Contexts in another thread
+ * while a bridge starts or is destroyed.
  */
 class OpenMMEnergy {
 public:
