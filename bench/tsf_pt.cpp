@@ -6,7 +6,10 @@
 //   (3) MD-based parallel tempering (replica-exchange MD) on the same ladder,
 // all in the same run. Reports the CPU time each needs to reach a standard
 // error of 0.2 kT (extrapolated as 1/sqrt(t) where the budget ends before),
-// exchange acceptance per pair and round trips.
+// exchange acceptance per pair and round trips. Both parallel-tempering
+// runs also record phi at every rung of the ladder; a closing table compares
+// their dF_phi per temperature, a check that both sample the same ensembles
+// where phi > 0 is common enough to measure.
 //
 //   build/bench/tsf_pt [--flow FILE [--training-cpu-s S]] [--pt-steps 40000] [--md-ns 10] [--remd-ns 2]
 //                      [--replicas 5]
@@ -43,6 +46,8 @@ struct Convergence {
     double offset = 0;  // CPU seconds spent before sampling (training)
 
     void record(double seconds, const std::vector<double>& phi) {
+        if (phi.size() < 20)
+            return;  // block averaging needs one sample per block at least
         Estimate dF = phiFreeEnergyDifference(at::tensor(phi, at::kDouble), 20);
         cpu.push_back(offset + seconds);
         value.push_back(dF.value);
@@ -65,6 +70,26 @@ struct Convergence {
         return {INFINITY, true};
     }
 };
+
+/** phi (rad) of the configuration at every rung of a ladder, one series per temperature. */
+using LadderSeries = std::vector<std::vector<double>>;
+
+double phiOf(const alanine::Molecule& molecule, const std::vector<Vec3>& positions);
+
+/** dF_phi per temperature from both parallel-tempering runs, with the difference in error bars. */
+void compareLadders(const std::vector<double>& ladder, const LadderSeries& tsf, const LadderSeries& remd) {
+    std::printf("\ndF_phi per temperature from both parallel-tempering runs (kT)\n\n");
+    std::printf("%8s %18s %18s %12s\n", "T (K)", "TSF PT", "MD PT", "|diff|/err");
+    for (size_t r = 0; r < ladder.size(); r++) {
+        if (tsf[r].size() < 20 || remd[r].size() < 20)
+            continue;
+        Estimate a = phiFreeEnergyDifference(at::tensor(tsf[r], at::kDouble), 20);
+        Estimate b = phiFreeEnergyDifference(at::tensor(remd[r], at::kDouble), 20);
+        double z = std::abs(a.value - b.value) / std::sqrt(a.error * a.error + b.error * b.error);
+        std::printf("%8.1f %9.3f +- %5.3f %9.3f +- %5.3f %12s\n", ladder[r], a.value, a.error, b.value, b.error,
+                    std::isfinite(z) ? std::to_string(z).substr(0, 5).c_str() : "-");
+    }
+}
 
 double phiOf(const alanine::Molecule& molecule, const std::vector<Vec3>& positions) {
     std::vector<double> flat;
@@ -103,6 +128,7 @@ int main(int argc, char** argv) {
     // (1) TSF parallel tempering.
     std::printf("== TSF parallel tempering, %d replicas 300 ... 600 K\n", replicas);
     TrainedFlow flow = trainedFlow(molecule, flowPath);
+    LadderSeries tsfLadder(replicas), remdLadder(replicas);
     {
         Convergence run;
         run.method = "TSF parallel tempering";
@@ -117,7 +143,9 @@ int main(int argc, char** argv) {
         const long long chunk = ptSteps / 10;
         for (long long s = 0; s < ptSteps; s += 10) {
             integrator.step(10);
-            phi.push_back(phiOf(molecule, integrator.getReplicaPositions(0)));
+            for (int r = 0; r < replicas; r++)
+                tsfLadder[r].push_back(phiOf(molecule, integrator.getReplicaPositions(r)));
+            phi.push_back(tsfLadder[0].back());
             if ((s + 10) % chunk == 0)
                 run.record(cpuSeconds() - start, phi);
         }
@@ -203,8 +231,9 @@ int main(int argc, char** argv) {
                 std::swap(bookkeeping.walkers[r], bookkeeping.walkers[r + 1]);
             }
             bookkeeping.recordExtremes();
-            State first = contexts[0]->getState(State::Positions);
-            phi.push_back(phiOf(molecule, first.getPositions()));
+            for (int r = 0; r < replicas; r++)
+                remdLadder[r].push_back(phiOf(molecule, contexts[r]->getState(State::Positions).getPositions()));
+            phi.push_back(remdLadder[0].back());
             if ((f + 1) % std::max(1LL, frames / 10) == 0)
                 run.record(cpuSeconds() - start, phi);
         }
@@ -215,6 +244,8 @@ int main(int argc, char** argv) {
         runs.push_back(run);
     }
 
+    compareLadders(ladder, tsfLadder, remdLadder);
+
     std::printf("\nCPU time to a standard error of %.1f kT in dF_phi at 300 K (one run; ~ marks 1/sqrt(t) extrapolation)\n\n",
                 TARGET_ERROR);
     std::printf("%-28s %10s %18s %14s\n", "method", "final dF", "CPU s to 0.2 kT", "vs plain MD");
@@ -224,7 +255,7 @@ int main(int argc, char** argv) {
         if (!std::isfinite(seconds)) {
             // No sample with phi > 0 at 300 K (or none with phi < 0): no estimate, no error bar to extrapolate.
             std::printf("%-28s %10s %18s %14s   (phi > 0 never sampled at 300 K in %.0f CPU s)\n", run.method.c_str(),
-                        "-", "not reached", "-", run.cpu.back());
+                        "-", "not reached", "-", run.cpu.empty() ? run.offset : run.cpu.back());
             continue;
         }
         std::printf("%-28s %6.2f+-%.2f %16.0f%s %13s\n", run.method.c_str(), run.value.back(), run.error.back(),

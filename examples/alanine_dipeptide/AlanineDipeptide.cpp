@@ -14,6 +14,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -131,10 +133,21 @@ Samples runMD(const Molecule& molecule, const MDOptions& options, const std::fun
     return describe(molecule, at::cat(x), at::tensor(energy, at::kDouble));
 }
 
+void writeAtomically(const std::string& path, const std::string& text) {
+    const std::string part = path + ".part";
+    {
+        std::ofstream out(part, std::ios::binary);
+        out << text;
+        out.close();
+        if (!out)
+            throw OpenMMException("cannot write '" + part + "'");
+    }
+    if (std::rename(part.c_str(), path.c_str()) != 0)
+        throw OpenMMException("cannot rename '" + part + "' to '" + path + "'");
+}
+
 void writeSeries(const Samples& samples, const std::string& path) {
-    std::ofstream out(path);
-    if (!out)
-        throw OpenMMException("cannot write '" + path + "'");
+    std::ostringstream out;
     out.precision(10);
     out << "phi,psi,energy" << (samples.logWeight.defined() ? ",log_weight" : "") << "\n";
     for (int64_t i = 0; i < samples.phi.size(0); i++) {
@@ -144,8 +157,7 @@ void writeSeries(const Samples& samples, const std::string& path) {
             out << "," << samples.logWeight[i].item<double>();
         out << "\n";
     }
-    if (!out)
-        throw OpenMMException("writing '" + path + "' failed");
+    writeAtomically(path, out.str());
 }
 
 Samples readSeries(const std::string& path) {
@@ -160,8 +172,12 @@ Samples readSeries(const std::string& path) {
         std::istringstream fields(line);
         std::string value;
         std::vector<double> row;
-        while (std::getline(fields, value, ','))
-            row.push_back(std::stod(value));
+        while (std::getline(fields, value, ',')) {
+            char* end = nullptr;
+            row.push_back(std::strtod(value.c_str(), &end));
+            if (end == value.c_str() || *end != '\0')
+                throw OpenMMException("'" + path + "' has a malformed line: " + line);
+        }
         if (row.size() != (weighted ? 4u : 3u))
             throw OpenMMException("'" + path + "' has a malformed line: " + line);
         phi.push_back(row[0]);
@@ -181,7 +197,8 @@ Samples readSeries(const std::string& path) {
 
 FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const TrainingPlan& plan,
                     const std::string& checkpointPath,
-                    const std::function<void(const TrainingProgress&)>& progress) {
+                    const std::function<void(const TrainingProgress&)>& progress,
+                    const std::function<void(const FlowTrainer&)>& resumed) {
     FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, "tsf", plan.flow, plan.temperature);
     TrainerOptions options;
     options.seed = plan.seed;
@@ -191,8 +208,11 @@ FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const Tr
     options.checkpointPath = checkpointPath;
     options.checkpointInterval = 250;
     FlowTrainer trainer(model, options);
-    if (!checkpointPath.empty() && std::ifstream(checkpointPath))
+    if (!checkpointPath.empty() && std::ifstream(checkpointPath)) {
         trainer.loadCheckpoint(checkpointPath);
+        if (resumed)
+            resumed(trainer);
+    }
     trainer.setData(frames, plan.temperature);
     OpenMMEnergy::Options bridgeOptions;
     bridgeOptions.platform = "Reference";

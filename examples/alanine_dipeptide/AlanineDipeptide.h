@@ -62,6 +62,11 @@ Samples runMD(const Molecule& molecule, const MDOptions& options,
 
 /** Writes the per-frame series (phi, psi, energy, log-weight) as CSV. */
 void writeSeries(const Samples& samples, const std::string& path);
+/**
+ * Writes `text` to path + ".part" and renames it to `path`: the file appears
+ * complete or not at all, so a rerun never reuses half of an interrupted one.
+ */
+void writeAtomically(const std::string& path, const std::string& text);
 /** Reads a CSV written by writeSeries (x stays undefined). */
 Samples readSeries(const std::string& path);
 
@@ -86,10 +91,12 @@ struct TrainingPlan {
 /**
  * Trains a TSF on frames [F, N, 3] sampled at plan.temperature: maximum
  * likelihood, then a mixed stage whose KL part uses the energy bridge.
- * With a checkpoint path the run resumes where an interrupted one stopped.
+ * With a checkpoint path the run resumes where an interrupted one stopped;
+ * `resumed`, if set, is then called with the trainer as the checkpoint left it.
  */
 FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const TrainingPlan& plan,
-                    const std::string& checkpointPath, const std::function<void(const TrainingProgress&)>& progress);
+                    const std::string& checkpointPath, const std::function<void(const TrainingProgress&)>& progress,
+                    const std::function<void(const FlowTrainer&)>& resumed = nullptr);
 
 /** Flow samples at T with their energies and importance weights (the frame of the minimized structure). */
 Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temperature, int count, int seed);

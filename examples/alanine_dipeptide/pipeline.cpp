@@ -101,9 +101,10 @@ public:
     /** Entries added since `mark`, saved so that a rerun that reuses a stage can report them. */
     size_t mark() const { return entries.size(); }
     void saveSince(size_t mark, const std::string& path) const {
-        std::ofstream fragment(path);
+        std::ostringstream fragment;
         for (size_t i = mark; i < entries.size(); i++)
             fragment << entries[i].first << "\t" << entries[i].second << "\n";
+        writeAtomically(path, fragment.str());
     }
     void load(const std::string& path) {
         std::ifstream fragment(path);
@@ -116,15 +117,15 @@ public:
     }
 
     void write(const std::string& directory) const {
-        std::ofstream json(directory + "/summary.json"), text(directory + "/summary.txt");
+        std::ostringstream json, text;
         json << "{\n";
         for (size_t i = 0; i < entries.size(); i++)
             json << "  \"" << entries[i].first << "\": " << entries[i].second << (i + 1 < entries.size() ? "," : "") << "\n";
         json << "}\n";
         for (const auto& entry : entries)
             text << entry.first << ": " << entry.second << "\n";
-        if (!json || !text)
-            throw OpenMM::OpenMMException("cannot write the summary into '" + directory + "'");
+        writeAtomically(directory + "/summary.json", json.str());
+        writeAtomically(directory + "/summary.txt", text.str());
     }
 
 private:
@@ -138,6 +139,33 @@ private:
     }
     std::vector<std::pair<std::string, std::string>> entries;
 };
+
+/** A stage's series from an earlier run, refused if another preset made it. */
+Samples reuseSeries(const std::string& path, long long expectedRows) {
+    Samples samples = readSeries(path);
+    if (samples.phi.size(0) != expectedRows)
+        throw UsageError("'" + path + "' has " + std::to_string(samples.phi.size(0)) + " samples where this preset "
+                         "makes " + std::to_string(expectedRows) + ": it belongs to another run; use another "
+                         "--output or the same --preset");
+    return samples;
+}
+
+/**
+ * The rows of an interrupted run's training.csv that its checkpoint covers
+ * (the reports after it are made again).
+ */
+std::string rowsBefore(const std::vector<std::string>& rows, const FlowTrainer& trainer) {
+    std::string kept;
+    for (const std::string& row : rows) {
+        size_t comma = row.find(',');
+        if (comma == std::string::npos)
+            continue;
+        long long step = std::atoll(row.c_str() + comma + 1);
+        if (step > 0 && step <= trainer.getCompletedSteps(row.substr(0, comma)))
+            kept += row + "\n";
+    }
+    return kept;
+}
 
 /** dF_phi of importance-weighted independent samples; the error from the Kish effective sample size. */
 Estimate weightedPhiFreeEnergy(const Samples& s, bool weighted) {
@@ -170,7 +198,7 @@ Options parse(int argc, char** argv) {
     for (int i = 1; i < argc; i++) {
         std::string arg = argv[i];
         auto value = [&]() -> std::string {
-            if (i + 1 >= argc)
+            if (i + 1 >= argc || std::strncmp(argv[i + 1], "--", 2) == 0)
                 throw UsageError("option " + arg + " needs a value");
             return argv[++i];
         };
@@ -202,12 +230,12 @@ int run(const Options& options) {
     }
     OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
     const std::string out = options.output;
-    makeDirectories(out);
+    // The inputs, a flow given on the command line included, are checked before anything is made.
     Molecule molecule = loadMolecule(options.data);
-    // A flow given on the command line is checked before anything runs.
     std::unique_ptr<FlowModel> model;
     if (!options.flow.empty())
         model = std::make_unique<FlowModel>(FlowModel::load(options.flow, *molecule.system));
+    makeDirectories(out);
     Summary summary;
     summary.text("preset", options.preset);
     std::map<std::string, double> seconds;
@@ -222,9 +250,14 @@ int run(const Options& options) {
     auto begin = std::chrono::steady_clock::now();
     if (exists(out + "/md600.csv") && exists(out + "/md300.csv") && exists(out + "/md600.dcd")) {
         std::printf("  found in %s, reused\n", out.c_str());
+        const long long frames = preset.mdSteps / preset.mdInterval;
         for (int k = 0; k < 2; k++)
-            md[k] = readSeries(out + "/" + mdNames[k] + ".csv");
+            md[k] = reuseSeries(out + "/" + mdNames[k] + ".csv", frames);
         md[0].x = readDcd(out + "/md600.dcd", molecule.system->getNumParticles());
+        if (md[0].x.size(0) != frames)
+            throw UsageError("'" + out + "/md600.dcd' has " + std::to_string(md[0].x.size(0)) + " frames where this "
+                             "preset makes " + std::to_string(frames) + ": it belongs to another run; use another "
+                             "--output or the same --preset");
     } else {
         // One run after the other: OpenMM's Reference platform draws the
         // Langevin noise from one generator per process, so two runs in
@@ -259,8 +292,22 @@ int run(const Options& options) {
         std::printf("  found %s, reused\n", flowPath.c_str());
     } else {
         const double cpuBegin = processCpuSeconds();
-        std::ofstream log(out + "/training.csv");
+        const std::string checkpointPath = out + "/training.checkpoint", logPath = out + "/training.csv";
+        std::vector<std::string> earlierRows;  // of an interrupted run, kept up to its checkpoint
+        if (exists(checkpointPath)) {
+            std::ifstream earlier(logPath);
+            std::string row;
+            std::getline(earlier, row);  // header
+            while (std::getline(earlier, row))
+                earlierRows.push_back(row);
+        }
+        std::ofstream log(logPath);
         log << "stage,step,loss,loss_ml,loss_kl,lambda,mean_reduced_energy,ess\n";
+        auto resumed = [&](const FlowTrainer& trainer) {
+            std::printf("  resuming from %s\n", checkpointPath.c_str());
+            log << rowsBefore(earlierRows, trainer);
+            log.flush();
+        };
         auto progress = [&](const TrainingProgress& p) {
             std::printf("  %s\n", describeProgress(p).c_str());
             std::fflush(stdout);
@@ -269,11 +316,13 @@ int run(const Options& options) {
             log.flush();
         };
         model = std::make_unique<FlowModel>(
-            trainFlow(molecule, md[0].x, preset.plan, out + "/training.checkpoint", progress));
+            trainFlow(molecule, md[0].x, preset.plan, checkpointPath, progress, resumed));
         model->setMetadata("alanine dipeptide TSF, trained at 600 K on " + std::to_string(md[0].x.size(0))
                            + " MD frames, preset " + options.preset);
-        model->save(flowPath);
-        std::remove((out + "/training.checkpoint").c_str());
+        model->save(flowPath + ".part");
+        if (std::rename((flowPath + ".part").c_str(), flowPath.c_str()) != 0)
+            throw OpenMM::OpenMMException("cannot rename '" + flowPath + ".part' to '" + flowPath + "'");
+        std::remove(checkpointPath.c_str());
         // A resumed training counts only what this run did.
         summary.number("cpu_seconds_training", processCpuSeconds() - cpuBegin);
     }
@@ -293,7 +342,7 @@ int run(const Options& options) {
     begin = std::chrono::steady_clock::now();
     ChainResult chain;
     if (exists(out + "/mcmc300.csv") && exists(out + "/mcmc300.summary")) {
-        chain.samples = readSeries(out + "/mcmc300.csv");
+        chain.samples = reuseSeries(out + "/mcmc300.csv", preset.chain.steps / preset.chain.interval);
         summary.load(out + "/mcmc300.summary");
         std::printf("  Metropolis chain found, reused\n");
     } else {
@@ -318,7 +367,7 @@ int run(const Options& options) {
     std::vector<double> ladder = TSFParallelTemperingIntegrator::geometricLadder(cold, hot, preset.replicas);
     ChainResult pt;
     if (exists(out + "/pt300.csv") && exists(out + "/pt300.summary")) {
-        pt.samples = readSeries(out + "/pt300.csv");
+        pt.samples = reuseSeries(out + "/pt300.csv", preset.pt.steps / preset.pt.interval);
         summary.load(out + "/pt300.summary");
         std::printf("  parallel tempering found, reused\n");
     } else {

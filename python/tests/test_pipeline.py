@@ -198,6 +198,50 @@ def test_reruns_resume_from_either_program(resumed, tmp_path):
     assert fragment(cpp, "mcmc300.summary") == fragment(resumed[1], "mcmc300.summary")
 
 
+def pipeline_module():
+    """examples/alanine_dipeptide/pipeline.py as a module, for its presets and constants."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bg_pipeline", PYTHON_PIPELINE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("program", ["python", "cpp"])
+def test_interrupted_training_resumes_and_keeps_its_log(program, fresh, tmp_path):
+    # An interrupted run as it is left on disk: the MD files, a checkpoint after
+    # 20 maximum-likelihood steps, and a training.csv with one report from
+    # before the checkpoint and two from after it (made again on resuming).
+    pipeline = pipeline_module()
+    folder = tmp_path / program
+    folder.mkdir()
+    for name in MD_FILES:
+        shutil.copy(os.path.join(fresh[0], name), folder)
+    molecule = pipeline.load_molecule(os.path.join(ROOT, "examples", "alanine_dipeptide", "data"))
+    frames = openmmbg.readDcd(str(folder / "md600.dcd"), molecule.system.getNumParticles())
+    preset = pipeline.PRESETS["smoke"]
+    config = openmmbg.FlowConfig(numBlocks=pipeline.FLOW_BLOCKS, hiddenLayers=pipeline.FLOW_LAYERS,
+                                 hiddenWidth=preset.hidden_width)
+    model = openmmbg.FlowModel.createForMolecule(molecule.system, frames, "tsf", config, pipeline.HOT)
+    trainer = openmmbg.FlowTrainer(model, openmmbg.TrainerOptions(seed=pipeline.TRAINING_SEED, numThreads=1))
+    trainer.setData(frames, pipeline.HOT)
+    trainer.train(openmmbg.TrainingStage(name="ml", steps=20, batchSize=preset.batch_size))
+    trainer.saveCheckpoint(str(folder / "training.checkpoint"))
+    header = "stage,step,loss,loss_ml,loss_kl,lambda,mean_reduced_energy,ess"
+    (folder / "training.csv").write_text(f"{header}\nml,10,1,1,nan,0,nan,nan\nml,30,2,2,nan,0,nan,nan\n"
+                                         "mixed,5,3,3,3,0,3,0.5\n")
+    if program == "python":
+        out = run_python("--preset", "smoke", "--no-plots", "--output", str(folder)).stdout
+    else:
+        out = run_cpp("--preset", "smoke", "--no-plots", "--output", str(folder)).stdout
+    assert "resuming from" in out, out
+    rows = read(str(folder), "training.csv").decode().splitlines()
+    assert rows[:2] == [header, "ml,10,1,1,nan,0,nan,nan"], rows
+    assert [row.split(",")[:2] for row in rows[2:]] == [["ml", "40"], ["mixed", "20"]], rows
+    assert not os.path.exists(folder / "training.checkpoint")  # removed once the flow is saved
+    assert not [name for name in os.listdir(folder) if name.endswith(".part")]
+
+
 @pytest.fixture
 def foreign_flow(untrainedFlow, tmp_path):
     """A flow made for the double well, not for alanine dipeptide."""
@@ -217,10 +261,11 @@ def other_preset_folder(tmp_path):
     return str(folder)
 
 
+@pytest.mark.parametrize("program", ["python", "cpp"])
 @pytest.mark.parametrize("case", ["unknown preset", "missing value", "unknown option", "missing flow",
                                   "flow for another System", "missing data", "output under a file",
                                   "folder of another preset"])
-def test_user_mistakes_give_one_line_and_an_exit_code(case, tmp_path, foreign_flow, other_preset_folder):
+def test_user_mistakes_give_one_line_and_an_exit_code(program, case, tmp_path, foreign_flow, other_preset_folder):
     output = str(tmp_path / "results")
     a_file = tmp_path / "a_file"
     a_file.write_text("")
@@ -236,7 +281,9 @@ def test_user_mistakes_give_one_line_and_an_exit_code(case, tmp_path, foreign_fl
     }[case]
     if "--output" not in arguments:
         arguments += ["--output", output]
-    result = run_python(*arguments, check=False)
+    if program == "cpp" and not os.path.exists(CPP_PIPELINE):
+        pytest.skip(f"the C++ pipeline {CPP_PIPELINE} is not built (or set BG_PIPELINE_EXECUTABLE)")
+    result = run_python(*arguments, check=False) if program == "python" else run([CPP_PIPELINE, *arguments], False)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == code, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], result.stderr
