@@ -12,7 +12,7 @@
 // where phi > 0 is common enough to measure.
 //
 //   build/bench/tsf_pt [--flow FILE [--training-cpu-s S]] [--pt-steps 40000] [--md-ns 10] [--remd-ns 2]
-//                      [--replicas 5]
+//                      [--replicas 5] [--independence 0.1]
 // With --flow, S (cpu_seconds_md600 + cpu_seconds_training from the pipeline's
 // summary.json) is added to the TSF figure, as its own training would be.
 
@@ -81,10 +81,11 @@ void compareLadders(const std::vector<double>& ladder, const LadderSeries& tsf, 
     std::printf("\ndF_phi per temperature from both parallel-tempering runs (kT)\n\n");
     std::printf("%8s %18s %18s %12s\n", "T (K)", "TSF PT", "MD PT", "|diff|/err");
     for (size_t r = 0; r < ladder.size(); r++) {
-        if (tsf[r].size() < 20 || remd[r].size() < 20)
-            continue;
-        Estimate a = phiFreeEnergyDifference(at::tensor(tsf[r], at::kDouble), 20);
-        Estimate b = phiFreeEnergyDifference(at::tensor(remd[r], at::kDouble), 20);
+        // A run too short for block averages (or left out) shows as nan.
+        auto estimate = [](const std::vector<double>& phi) {
+            return phi.size() < 20 ? Estimate{NAN, NAN} : phiFreeEnergyDifference(at::tensor(phi, at::kDouble), 20);
+        };
+        Estimate a = estimate(tsf[r]), b = estimate(remd[r]);
         double z = std::abs(a.value - b.value) / std::sqrt(a.error * a.error + b.error * b.error);
         std::printf("%8.1f %9.3f +- %5.3f %9.3f +- %5.3f %12s\n", ladder[r], a.value, a.error, b.value, b.error,
                     std::isfinite(z) ? std::to_string(z).substr(0, 5).c_str() : "-");
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
     long long ptSteps = 40000;
     double mdNs = 10, remdNs = 2;
     int replicas = 5;
+    double independence = 0.1;  // probability of an independence proposal per flow move
     double trainingCpuSeconds = -1;  // of a loaded flow: MD data + training (the pipeline's summary has both)
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--flow"))
@@ -117,6 +119,8 @@ int main(int argc, char** argv) {
             remdNs = std::stod(argv[i + 1]);
         else if (!strcmp(argv[i], "--replicas"))
             replicas = std::stoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--independence"))
+            independence = std::stod(argv[i + 1]);
         else if (!strcmp(argv[i], "--training-cpu-s"))
             trainingCpuSeconds = std::stod(argv[i + 1]);
     }
@@ -133,7 +137,7 @@ int main(int argc, char** argv) {
         Convergence run;
         run.method = "TSF parallel tempering";
         run.offset = flow.cpuSeconds > 0 ? flow.cpuSeconds : std::max(0.0, trainingCpuSeconds);
-        TSFParallelTemperingIntegrator integrator(*flow.model, ladder, 0.05, 0.1);
+        TSFParallelTemperingIntegrator integrator(*flow.model, ladder, 0.05, independence);
         integrator.setRandomNumberSeed(7);
         Context context(*molecule.system, integrator, Platform::getPlatformByName("CPU"));
         context.setPositions(molecule.structure.positions);
@@ -239,7 +243,8 @@ int main(int argc, char** argv) {
         }
         std::printf("  exchange acceptance per pair:");
         for (int p = 0; p + 1 < replicas; p++)
-            std::printf(" %.3f", (double) bookkeeping.exchangeAcceptances[p] / (double) bookkeeping.exchangeAttempts[p]);
+            std::printf(" %.3f", (double) bookkeeping.exchangeAcceptances[p]
+                                     / (double) std::max<long long>(1, bookkeeping.exchangeAttempts[p]));
         std::printf("\n  round trips: %lld in %.1f ns per replica\n", bookkeeping.roundTrips, remdNs);
         runs.push_back(run);
     }
@@ -258,9 +263,21 @@ int main(int argc, char** argv) {
                         "-", "not reached", "-", run.cpu.empty() ? run.offset : run.cpu.back());
             continue;
         }
-        std::printf("%-28s %6.2f+-%.2f %16.0f%s %13s\n", run.method.c_str(), run.value.back(), run.error.back(),
+        std::printf("%-28s %6.2f+-%.2f %16.0f%s %13s", run.method.c_str(), run.value.back(), run.error.back(),
                     seconds, extrapolated ? "~" : " ",
                     std::isfinite(md) ? (std::to_string(md / seconds).substr(0, 6) + "x").c_str() : "MD: none");
+        // A block error only covers what a run visited: a run that missed a
+        // basin shows a small error bar around a wrong value. Flag estimates
+        // that the other methods contradict.
+        for (const Convergence& other : runs) {
+            if (&other == &run || other.value.empty() || !std::isfinite(other.error.back()))
+                continue;
+            double z = std::abs(run.value.back() - other.value.back())
+                       / std::hypot(run.error.back(), other.error.back());
+            if (z > 3)
+                std::printf("   (%.1f error bars from %s: not converged?)", z, other.method.c_str());
+        }
+        std::printf("\n");
     }
     if (flow.cpuSeconds == 0 && trainingCpuSeconds < 0)
         std::printf("\n(the flow was loaded from %s: its training is not in the TSF figure; pass --training-cpu-s)\n",
