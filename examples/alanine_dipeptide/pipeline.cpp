@@ -140,13 +140,18 @@ private:
     std::vector<std::pair<std::string, std::string>> entries;
 };
 
+/** Refuses a file of an earlier run that holds `found` samples (or frames) where this preset makes `expected`. */
+void checkSameRun(const std::string& path, int64_t found, int64_t expected, const std::string& what) {
+    if (found != expected)
+        throw UsageError("'" + path + "' has " + std::to_string(found) + " " + what + " where this preset makes "
+                         + std::to_string(expected) + ": it belongs to another run; use another --output or the "
+                         "same --preset");
+}
+
 /** A stage's series from an earlier run, refused if another preset made it. */
 Samples reuseSeries(const std::string& path, long long expectedRows) {
     Samples samples = readSeries(path);
-    if (samples.phi.size(0) != expectedRows)
-        throw UsageError("'" + path + "' has " + std::to_string(samples.phi.size(0)) + " samples where this preset "
-                         "makes " + std::to_string(expectedRows) + ": it belongs to another run; use another "
-                         "--output or the same --preset");
+    checkSameRun(path, samples.phi.size(0), expectedRows, "samples");
     return samples;
 }
 
@@ -254,10 +259,7 @@ int run(const Options& options) {
         for (int k = 0; k < 2; k++)
             md[k] = reuseSeries(out + "/" + mdNames[k] + ".csv", frames);
         md[0].x = readDcd(out + "/md600.dcd", molecule.system->getNumParticles());
-        if (md[0].x.size(0) != frames)
-            throw UsageError("'" + out + "/md600.dcd' has " + std::to_string(md[0].x.size(0)) + " frames where this "
-                             "preset makes " + std::to_string(frames) + ": it belongs to another run; use another "
-                             "--output or the same --preset");
+        checkSameRun(out + "/md600.dcd", md[0].x.size(0), frames, "frames");
     } else {
         // One run after the other: OpenMM's Reference platform draws the
         // Langevin noise from one generator per process, so two runs in
