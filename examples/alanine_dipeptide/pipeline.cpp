@@ -436,9 +436,11 @@ int main(int argc, char** argv) {
     try {
         return run(parse(argc, argv));
     } catch (const UsageError& e) {
+        std::fflush(stdout);  // progress lines first, then the error
         std::fprintf(stderr, "error: %s\n", e.what());
         return 2;
     } catch (const std::exception& e) {
+        std::fflush(stdout);
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
     }
