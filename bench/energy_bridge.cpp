@@ -6,6 +6,7 @@
 //   build/bench/energy_bridge [--frames 1000] [--repeats 10]
 
 #include "BenchSupport.h"
+#include "openmmbg/internal/IntegratorSupport.h"
 #include "openmmbg/MoleculeIO.h"
 #include "openmmbg/OpenMMEnergy.h"
 
@@ -100,10 +101,7 @@ int main(int argc, char** argv) {
     at::set_num_threads(1);
     std::unique_ptr<System> system = loadSystemXml(dataFile("alanine_dipeptide_system.xml"));
     PdbStructure pdb = readPdb(dataFile("alanine_dipeptide.pdb"));
-    std::vector<double> flat;
-    for (const Vec3& p : pdb.positions)
-        flat.insert(flat.end(), {p[0], p[1], p[2]});
-    at::Tensor start = at::tensor(flat, at::kDouble).reshape({1, -1, 3});
+    at::Tensor start = positionsToTensor(pdb.positions);
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(1);
     at::Tensor batch = (start + at::normal(0.0, 0.01, {frames, start.size(1), 3}, generator, at::kDouble)).contiguous();
 

@@ -6,6 +6,7 @@
 
 #include "AlanineFlow.h"
 #include "BenchSupport.h"
+#include "openmmbg/internal/IntegratorSupport.h"
 
 #include <openmm/Context.h>
 #include <openmm/LangevinMiddleIntegrator.h>
@@ -55,11 +56,7 @@ int main(int argc, char** argv) {
     for (long long s = 0; s < mdSteps; s += 10) {
         integrator.step(10);
         State state = context.getState(State::Positions);
-        std::vector<double> flat;
-        for (const Vec3& p : state.getPositions())
-            flat.insert(flat.end(), {p[0], p[1], p[2]});
-        phi.push_back(dihedralAngles(at::tensor(flat, at::kDouble).reshape({1, -1, 3}), molecule.dihedrals.phi)
-                          .item<double>());
+        phi.push_back(dihedralAngles(positionsToTensor(state.getPositions()), molecule.dihedrals.phi).item<double>());
     }
     double mdSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
     long long mdTransitions = alanine::phiTransitions(at::tensor(phi, at::kDouble));

@@ -19,6 +19,7 @@
 #include "AlanineFlow.h"
 #include "BenchSupport.h"
 #include "openmmbg/TSFParallelTemperingIntegrator.h"
+#include "openmmbg/internal/IntegratorSupport.h"
 #include "openmmbg/internal/ReplicaExchange.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -93,10 +94,7 @@ void compareLadders(const std::vector<double>& ladder, const LadderSeries& tsf, 
 }
 
 double phiOf(const alanine::Molecule& molecule, const std::vector<Vec3>& positions) {
-    std::vector<double> flat;
-    for (const Vec3& p : positions)
-        flat.insert(flat.end(), {p[0], p[1], p[2]});
-    return dihedralAngles(at::tensor(flat, at::kDouble).reshape({1, -1, 3}), molecule.dihedrals.phi).item<double>();
+    return dihedralAngles(positionsToTensor(positions), molecule.dihedrals.phi).item<double>();
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include "openmmbg/LatentMetropolisIntegrator.h"
 #include "openmmbg/OpenMMEnergy.h"
 #include "openmmbg/TSFParallelTemperingIntegrator.h"
+#include "openmmbg/internal/IntegratorSupport.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <openmm/Context.h>
@@ -30,15 +31,6 @@ namespace {
 
 double secondsSince(std::chrono::steady_clock::time_point begin) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-}
-
-at::Tensor frameOf(const std::vector<Vec3>& positions) {
-    at::Tensor frame = at::empty({1, (int64_t) positions.size(), 3}, at::kDouble);
-    double* data = frame.data_ptr<double>();
-    for (size_t i = 0; i < positions.size(); i++)
-        for (int k = 0; k < 3; k++)
-            data[3 * i + k] = positions[i][k];
-    return frame;
 }
 
 /** Energies (kJ/mol) of many frames, in parallel on the Reference platform. */
@@ -123,7 +115,7 @@ Samples runMD(const Molecule& molecule, const MDOptions& options, const std::fun
     for (long long f = 0; f < frames; f++) {
         integrator.step(options.interval);
         State state = context.getState(State::Positions | State::Energy);
-        x.push_back(frameOf(state.getPositions()));
+        x.push_back(positionsToTensor(state.getPositions()));
         energy.push_back(state.getPotentialEnergy());
         if (dcd)
             dcd->write(state.getPositions());
@@ -242,7 +234,7 @@ Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temp
     at::NoGradGuard noGrad;
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>((uint64_t) seed);
     // Put the samples in the frame of the minimized structure, so that they overlay it.
-    at::Tensor external = model.getCoordinates().forward(frameOf(molecule.structure.positions)).second;
+    at::Tensor external = model.getCoordinates().forward(positionsToTensor(molecule.structure.positions)).second;
     FlowSample sample = model.sample(count, temperature, generator, external.expand({count, -1}).contiguous());
     OpenMMEnergy::Options options;
     options.platform = "Reference";
@@ -263,7 +255,7 @@ ChainResult runLatentMetropolis(const Molecule& molecule, const FlowModel& model
     context.setPositions(molecule.structure.positions);
     ChainResult result;
     at::Tensor frames = recordChain(integrator, options,
-                                    [&] { return frameOf(context.getState(State::Positions).getPositions()); },
+                                    [&] { return positionsToTensor(context.getState(State::Positions).getPositions()); },
                                     progress, result);
     const MoveStatistics& s = integrator.getStatistics();
     result.energyEvaluations = energyEvaluationsOf(s, frames.size(0));
@@ -280,7 +272,7 @@ ChainResult runParallelTempering(const Molecule& molecule, const FlowModel& mode
     Context context(*molecule.system, integrator, Platform::getPlatformByName("CPU"));
     context.setPositions(molecule.structure.positions);
     ChainResult result;
-    at::Tensor frames = recordChain(integrator, options, [&] { return frameOf(integrator.getReplicaPositions(0)); },
+    at::Tensor frames = recordChain(integrator, options, [&] { return positionsToTensor(integrator.getReplicaPositions(0)); },
                                     progress, result);
     const int replicas = integrator.getNumReplicas();
     for (int r = 0; r < replicas; r++) {
