@@ -4,7 +4,7 @@
 // A trained alanine dipeptide flow for the benchmarks: loaded from a file,
 // or made here (600 K MD data, then training) with its CPU time measured.
 
-#include "../examples/alanine_dipeptide/AlanineDipeptide.h"
+#include "AlanineDipeptide.h"
 
 #include <cstdio>
 #include <fstream>

@@ -6,8 +6,8 @@
 //   build/bench/energy_bridge [--frames 1000] [--repeats 10]
 
 #include "BenchSupport.h"
-#include "openmmbg/internal/IntegratorSupport.h"
-#include "openmmbg/MoleculeIO.h"
+#include "openmmbg/Positions.h"
+#include "openmmbg/tools/MoleculeIO.h"
 #include "openmmbg/OpenMMEnergy.h"
 
 #include <openmm/Context.h>

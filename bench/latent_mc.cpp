@@ -6,7 +6,7 @@
 
 #include "AlanineFlow.h"
 #include "BenchSupport.h"
-#include "openmmbg/internal/IntegratorSupport.h"
+#include "openmmbg/Positions.h"
 
 #include <openmm/Context.h>
 #include <openmm/LangevinMiddleIntegrator.h>

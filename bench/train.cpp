@@ -4,11 +4,11 @@
 //
 //   build/bench/train [--steps 30] [--width 128] [--layers 2] [--blocks 4]
 
-#include "../examples/alanine_dipeptide/AlanineDipeptide.h"
+#include "AlanineDipeptide.h"
 #include "BenchSupport.h"
 #include "openmmbg/FlowTrainer.h"
 #include "openmmbg/OpenMMEnergy.h"
-#include "openmmbg/internal/ComputeSettings.h"
+#include "openmmbg/ComputeSettings.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>

@@ -12,15 +12,15 @@
 // where phi > 0 is common enough to measure.
 //
 //   build/bench/tsf_pt [--flow FILE [--training-cpu-s S]] [--pt-steps 40000] [--md-ns 10] [--remd-ns 2]
-//                      [--replicas 5] [--independence 0.1]
+//                      [--replicas 5] [--independence 0.1] [--platform Reference]
 // With --flow, S (cpu_seconds_md600 + cpu_seconds_training from the pipeline's
 // summary.json) is added to the TSF figure, as its own training would be.
 
 #include "AlanineFlow.h"
 #include "BenchSupport.h"
 #include "openmmbg/TSFParallelTemperingIntegrator.h"
-#include "openmmbg/internal/IntegratorSupport.h"
-#include "openmmbg/internal/ReplicaExchange.h"
+#include "openmmbg/Positions.h"
+#include "openmmbg/ReplicaExchange.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <openmm/Context.h>
@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
     double mdNs = 10, remdNs = 2;
     int replicas = 5;
     double independence = 0.1;  // probability of an independence proposal per flow move
+    std::string platform = "Reference";  // of the TSF parallel tempering run
     double trainingCpuSeconds = -1;  // of a loaded flow: MD data + training (the pipeline's summary has both)
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--flow"))
@@ -119,6 +120,8 @@ int main(int argc, char** argv) {
             replicas = std::stoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--independence"))
             independence = std::stod(argv[i + 1]);
+        else if (!strcmp(argv[i], "--platform"))
+            platform = argv[i + 1];
         else if (!strcmp(argv[i], "--training-cpu-s"))
             trainingCpuSeconds = std::stod(argv[i + 1]);
     }
@@ -128,7 +131,7 @@ int main(int argc, char** argv) {
     std::vector<Convergence> runs;
 
     // (1) TSF parallel tempering.
-    std::printf("== TSF parallel tempering, %d replicas 300 ... 600 K\n", replicas);
+    std::printf("== TSF parallel tempering, %d replicas 300 ... 600 K, %s platform\n", replicas, platform.c_str());
     TrainedFlow flow = trainedFlow(molecule, flowPath);
     LadderSeries tsfLadder(replicas), remdLadder(replicas);
     {
@@ -137,7 +140,7 @@ int main(int argc, char** argv) {
         run.offset = flow.cpuSeconds > 0 ? flow.cpuSeconds : std::max(0.0, trainingCpuSeconds);
         TSFParallelTemperingIntegrator integrator(*flow.model, ladder, 0.05, independence);
         integrator.setRandomNumberSeed(7);
-        Context context(*molecule.system, integrator, Platform::getPlatformByName("CPU"));
+        Context context(*molecule.system, integrator, Platform::getPlatformByName(platform));
         context.setPositions(molecule.structure.positions);
         double start = cpuSeconds();
         integrator.warmUp(1000);
@@ -204,8 +207,7 @@ int main(int argc, char** argv) {
             contexts.back()->setVelocitiesToTemperature(ladder[r], 9 + r);
             integrators.back()->step(20000);
         }
-        ReplicaState bookkeeping;
-        bookkeeping.resize(replicas, molecule.system->getNumParticles());
+        ReplicaExchange exchange(ladder);
         at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(10);
         double start = cpuSeconds();
         std::vector<double> phi;
@@ -219,7 +221,7 @@ int main(int argc, char** argv) {
                 states.push_back(contexts[r]->getState(State::Positions | State::Velocities | State::Energy));
                 energies.push_back(states.back().getPotentialEnergy());
             }
-            for (int r : decideExchanges(energies, ladder, f % 2 == 1, generator, bookkeeping)) {
+            for (int r : exchange.exchange(energies, generator)) {
                 // Swap configurations; velocities rescaled to the new temperatures.
                 for (int k : {r, r + 1}) {
                     int other = k == r ? r + 1 : r;
@@ -230,20 +232,18 @@ int main(int argc, char** argv) {
                     contexts[k]->setPositions(states[other].getPositions());
                     contexts[k]->setVelocities(v);
                 }
-                std::swap(bookkeeping.walkers[r], bookkeeping.walkers[r + 1]);
             }
-            bookkeeping.recordExtremes();
             for (int r = 0; r < replicas; r++)
                 remdLadder[r].push_back(phiOf(molecule, contexts[r]->getState(State::Positions).getPositions()));
             phi.push_back(remdLadder[0].back());
             if ((f + 1) % std::max(1LL, frames / 10) == 0)
                 run.record(cpuSeconds() - start, phi);
         }
+        const ExchangeStatistics& statistics = exchange.getStatistics();
         std::printf("  exchange acceptance per pair:");
         for (int p = 0; p + 1 < replicas; p++)
-            std::printf(" %.3f", (double) bookkeeping.exchangeAcceptances[p]
-                                     / (double) std::max<long long>(1, bookkeeping.exchangeAttempts[p]));
-        std::printf("\n  round trips: %lld in %.1f ns per replica\n", bookkeeping.roundTrips, remdNs);
+            std::printf(" %.3f", (double) statistics.acceptances[p] / (double) std::max<long long>(1, statistics.attempts[p]));
+        std::printf("\n  round trips: %lld in %.1f ns per replica\n", statistics.roundTrips, remdNs);
         runs.push_back(run);
     }
 

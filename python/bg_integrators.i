@@ -2,6 +2,7 @@
 // their move statistics. Replica positions come back as (N, 3) numpy arrays
 // in nm; temperatures are plain numbers in K.
 
+%nodefaultctor OpenMMBG::FlowMoveIntegrator;
 %nodefaultctor OpenMMBG::LatentMetropolisIntegrator;
 %nodefaultctor OpenMMBG::TSFParallelTemperingIntegrator;
 
@@ -21,10 +22,28 @@ struct MoveStatistics {
 };
 
 /**
- * Boltzmann-generator Monte Carlo as an OpenMM Integrator: latent random-walk
- * and independence proposals of a flow, with an exact Metropolis test.
+ * What both flow-move integrators share: flow moves (latent random walk or
+ * independence proposals) with an exact Metropolis test. The integrator keeps
+ * its own copy of the flow.
  */
-class LatentMetropolisIntegrator : public OpenMM::Integrator {
+class FlowMoveIntegrator : public OpenMM::Integrator {
+public:
+    const FlowModel& getFlowModel() const;
+    double getLatentStepSize() const;
+    void setLatentStepSize(double sigma);
+    double getIndependenceProbability() const;
+    void setIndependenceProbability(double probability);
+    int getRandomNumberSeed() const;
+    void setRandomNumberSeed(int seed);
+    bool getCheckStereochemistry() const;
+    void setCheckStereochemistry(bool check);
+    void step(int steps);
+    void warmUp(int steps, double targetAcceptance = 0.3);
+    void resetStatistics();
+};
+
+/** Boltzmann-generator Monte Carlo at one temperature as an OpenMM Integrator. */
+class LatentMetropolisIntegrator : public FlowMoveIntegrator {
 public:
     LatentMetropolisIntegrator(const FlowModel& model, double temperature, double latentStepSize,
                                double independenceProbability = 0.0);
@@ -34,28 +53,13 @@ public:
 
     double getTemperature() const;
     void setTemperature(double temperature);
-    double getLatentStepSize() const;
-    void setLatentStepSize(double sigma);
-    double getIndependenceProbability() const;
-    void setIndependenceProbability(double probability);
-    int getRandomNumberSeed() const;
-    void setRandomNumberSeed(int seed);
-    bool getCheckStereochemistry() const;
-    void setCheckStereochemistry(bool check);
-    const FlowModel& getFlowModel() const;
-
-    void step(int steps);
-    void warmUp(int steps, double targetAcceptance = 0.3);
-    double getWarmUpTarget() const;
-
-    const MoveStatistics& getStatistics() const;
+    MoveStatistics getStatistics() const;
     double getAcceptanceRate(MoveKind kind) const;
     double getAcceptanceRate() const;
-    void resetStatistics();
 };
 
 /** Parallel tempering on one temperature-steerable flow; the Context holds replica 0 (T_1). */
-class TSFParallelTemperingIntegrator : public OpenMM::Integrator {
+class TSFParallelTemperingIntegrator : public FlowMoveIntegrator {
 public:
     TSFParallelTemperingIntegrator(const FlowModel& model, const std::vector<double>& temperatures,
                                    double latentStepSize, double independenceProbability = 0.0);
@@ -69,38 +73,24 @@ public:
     int getNumReplicas() const;
     const std::vector<double>& getTemperatures() const;
     double getTemperature(int replica) const;
-    double getLatentStepSize() const;
-    void setLatentStepSize(double sigma);
-    double getIndependenceProbability() const;
-    void setIndependenceProbability(double probability);
     int getFlowMovesPerStep() const;
     void setFlowMovesPerStep(int moves);
-    int getRandomNumberSeed() const;
-    void setRandomNumberSeed(int seed);
-    bool getCheckStereochemistry() const;
-    void setCheckStereochemistry(bool check);
-    const FlowModel& getFlowModel() const;
-
-    void step(int steps);
-    void warmUp(int steps, double targetAcceptance = 0.3);
-    double getWarmUpTarget() const;
 
     double getReplicaPotentialEnergy(int replica) const;
     int getWalkerAtReplica(int replica) const;
-    const MoveStatistics& getMoveStatistics(int replica) const;
+    MoveStatistics getMoveStatistics(int replica) const;
     long long getExchangeAttempts(int pair) const;
     long long getExchangeAcceptances(int pair) const;
     double getExchangeAcceptanceRate(int pair) const;
     long long getNumRoundTrips() const;
-    void resetStatistics();
 };
 
 %extend TSFParallelTemperingIntegrator {
-    /** Positions (N, 3) in nm of the replica at temperature index `replica`. */
+    /** Positions (N, 3) in nm of the replica at temperature index `replica` (needs a Context). */
     PyObject* getReplicaPositions(int replica) const {
         return bgpy::toNumpy($self->getReplicaPositions(replica));
     }
-    /** Sets a replica's positions ((N, 3) in nm, a list of Vec3, or a Quantity); replica 0 also sets the Context's. */
+    /** Sets a replica's positions ((N, 3) in nm, a list of Vec3, or a Quantity; needs a Context); replica 0 is the Context's. */
     void setReplicaPositions(int replica, PyObject* positions) {
         std::vector<OpenMM::Vec3> values;
         if (!bgpy::toVec3Vector(positions, "positions", &values))

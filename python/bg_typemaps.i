@@ -28,6 +28,7 @@ BG_TENSOR_ARGUMENT(external, "nanometer", true)
 BG_TENSOR_ARGUMENT(canonicalValues, "nanometer", true)
 BG_TENSOR_ARGUMENT(momenta, nullptr, true)
 BG_TENSOR_ARGUMENT(weights, nullptr, true)
+BG_TENSOR_ARGUMENT(optionalLogWeights, nullptr, true)
 %typemap(typecheck, precedence=SWIG_TYPECHECK_DOUBLE_ARRAY) const at::Tensor& {
     $1 = bgpy::isSequenceLike($input) ? 1 : 0;
 }
@@ -68,7 +69,9 @@ BG_TENSOR_ARGUMENT(weights, nullptr, true)
 %typemap(out) const OpenMMBG::FlowModel& {
     $result = SWIG_NewPointerObj(new OpenMMBG::FlowModel(*$1), $descriptor(OpenMMBG::FlowModel*), SWIG_POINTER_OWN);
 }
-%typemap(out) const OpenMMBG::MoveStatistics& {
-    $result = SWIG_NewPointerObj(new OpenMMBG::MoveStatistics(*$1), $descriptor(OpenMMBG::MoveStatistics*),
+// An integrator's flow comes back as a clone with its own weights: training
+// it must not change the integrator, whose flow is its own copy.
+%typemap(out) const OpenMMBG::FlowModel& getFlowModel {
+    $result = SWIG_NewPointerObj(new OpenMMBG::FlowModel($1->clone()), $descriptor(OpenMMBG::FlowModel*),
                                  SWIG_POINTER_OWN);
 }

@@ -10,9 +10,7 @@
 #include "bg_python.h"
 
 #include <OpenMMBG.h>
-#include "openmmbg/LatentMetropolisIntegrator.h"
-#include "openmmbg/MoveStatistics.h"
-#include "openmmbg/TSFParallelTemperingIntegrator.h"
+#include <OpenMMBGTools.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -70,10 +68,8 @@ inline at::Generator generatorFromSeed(uint64_t seed) {
     }
 }
 %enddef
-BG_WITHOUT_GIL(OpenMMBG::LatentMetropolisIntegrator::step)
-BG_WITHOUT_GIL(OpenMMBG::LatentMetropolisIntegrator::warmUp)
-BG_WITHOUT_GIL(OpenMMBG::TSFParallelTemperingIntegrator::step)
-BG_WITHOUT_GIL(OpenMMBG::TSFParallelTemperingIntegrator::warmUp)
+BG_WITHOUT_GIL(OpenMMBG::FlowMoveIntegrator::step)
+BG_WITHOUT_GIL(OpenMMBG::FlowMoveIntegrator::warmUp)
 BG_WITHOUT_GIL(OpenMMBG::FlowTrainer::train)
 BG_WITHOUT_GIL(OpenMMBG::FlowTrainer::testNLL)
 BG_WITHOUT_GIL(OpenMMBG::OpenMMEnergy::evaluate)

@@ -8,7 +8,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BG_BUILD_DIR:-$ROOT/build}
 bash "$ROOT/scripts/setup.sh"
 
-export OPENMM_PLUGIN_DIR="$BUILD_DIR/plugins"
 export OMP_NUM_THREADS=1
 cd "$ROOT"
 echo "== alanine dipeptide pipeline"

@@ -12,7 +12,6 @@ LOG_DIR="$BUILD_DIR/test-logs"
 mkdir -p "$LOG_DIR"
 # Each test process gets one LibTorch thread; ctest runs two at a time.
 export OMP_NUM_THREADS=1
-export OPENMM_PLUGIN_DIR="$BUILD_DIR/plugins"
 
 echo "== C++ tests (ctest)"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" --timeout 900 2>&1 | tee "$LOG_DIR/ctest.log"

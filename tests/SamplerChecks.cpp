@@ -1,8 +1,18 @@
 #include "SamplerChecks.h"
 
+#include "openmmbg/CartesianCoordinates.h"
 #include "openmmbg/FlowTrainer.h"
+#include "openmmbg/LatentMetropolisIntegrator.h"
+#include "openmmbg/tools/Metrics.h"
+#include "openmmbg/OpenMMEnergy.h"
+#include "openmmbg/TSFFlow.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+#include <openmm/Context.h>
+#include <openmm/CustomExternalForce.h>
+#include <openmm/Platform.h>
+#include <openmm/State.h>
 
 #include <algorithm>
 #include <cmath>
@@ -185,6 +195,84 @@ FlowModel trainedDoubleWellFlow(const OpenMM::System& system, const std::string&
     stage.steps = 1000;
     trainer.train(stage);
     return model;
+}
+
+namespace {
+
+double xOf(OpenMM::Context& context) {
+    return context.getState(OpenMM::State::Positions).getPositions()[0][0];
+}
+
+} // namespace
+
+void expectStationaryLatentMetropolis(const FlowModel& model, double sigma, double independence, int seed,
+                                      const std::string& platform, const PlatformProperties& properties) {
+    DoubleWell well;
+    auto system = well.createSystem();
+    for (double temperature : {well.unitTemperature, 2 * well.unitTemperature}) {
+        StratifiedStarts starts = stratifiedStarts(well, temperature, 6, seed + 1000);
+        LatentMetropolisIntegrator integrator(model, temperature, sigma, independence);
+        integrator.setRandomNumberSeed(seed);
+        OpenMM::Context context(*system, integrator, OpenMM::Platform::getPlatformByName(platform), properties);
+        std::vector<std::vector<double>> chains(starts.positions.size(0));
+        for (size_t k = 0; k < chains.size(); k++) {
+            at::Tensor start = starts.positions[k][0];
+            context.setPositions({OpenMM::Vec3(start[0].item<double>(), start[1].item<double>(), 0.0)});
+            for (int t = 0; t < 300; t++) {
+                integrator.step(1);
+                chains[k].push_back(xOf(context));
+            }
+        }
+        StationarityCheck check = checkStationarity(chains, starts, well, temperature);
+        // Moves must actually happen, or the check proves nothing.
+        EXPECT_GT(integrator.getAcceptanceRate(), 0.02) << "T " << temperature << " on " << platform;
+        EXPECT_LT(check.maxAbsZ, 4.5) << "T " << temperature << " on " << platform << "\n" << check.describe();
+        EXPECT_LT(check.meanSquaredZ, 2.5) << "T " << temperature << " on " << platform << "\n" << check.describe();
+    }
+}
+
+void expectDoubleWellFreeEnergy(const FlowModel& model, double temperature, int seed, const std::string& platform,
+                                const PlatformProperties& properties) {
+    DoubleWell well;
+    auto system = well.createSystem();
+    LatentMetropolisIntegrator integrator(model, temperature, 0.5, 0.5);
+    integrator.setRandomNumberSeed(seed);
+    OpenMM::Context context(*system, integrator, OpenMM::Platform::getPlatformByName(platform), properties);
+    context.setPositions({OpenMM::Vec3(-2.4, 0.0, 0.0)});
+    integrator.step(200);
+    std::vector<double> xs;
+    for (int i = 0; i < 20000; i++) {
+        integrator.step(1);
+        xs.push_back(xOf(context));
+    }
+    Estimate dF = phiFreeEnergyDifference(at::tensor(xs, at::kDouble), 20);
+    const double exact = well.freeEnergyDifference(temperature);
+    const std::string label = model.getFlow().getTypeName() + " at " + std::to_string(temperature) + " K on " + platform;
+    // Enough crossings that 20 blocks each see some: the error bar means something.
+    EXPECT_GE(countCrossings(xs), 60) << label;
+    EXPECT_NEAR(dF.value, exact, 4 * dF.error) << label << ", error " << dF.error;
+    EXPECT_LT(dF.error, 0.3) << label;
+}
+
+std::unique_ptr<OpenMM::System> harmonicSystem() {
+    auto system = std::make_unique<OpenMM::System>();
+    system->addParticle(1.0);
+    auto* force = new OpenMM::CustomExternalForce("unit*0.5*(x^2 + y^2 + z^2)");
+    force->addGlobalParameter("unit", OpenMMEnergy::BOLTZMANN * DoubleWell().unitTemperature);
+    force->addParticle(0);
+    system->addForce(force);
+    return system;
+}
+
+FlowModel exactHarmonicFlow(const OpenMM::System& system) {
+    FlowConfig config;
+    config.numBlocks = 1;
+    config.hiddenLayers = 1;
+    config.hiddenWidth = 4;
+    config.outputInitScale = 0.0;  // the identity
+    auto coordinates = std::make_shared<CartesianCoordinates>(1, std::vector<int>{0, 1});
+    return FlowModel(coordinates, at::zeros({2}, at::kDouble), at::ones({2}, at::kDouble),
+                     std::make_shared<TSFFlow>(2, config), DoubleWell().unitTemperature, SystemFingerprint::of(system));
 }
 
 std::string StationarityCheck::describe() const {

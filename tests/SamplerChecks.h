@@ -13,10 +13,13 @@
 // independent chains. z = (estimate - exact) / sqrt(variance).
 
 #include "openmmbg/FlowModel.h"
-#include "openmmbg/ToySystems.h"
+#include "openmmbg/tools/ToySystems.h"
 
 #include <ATen/ATen.h>
+#include <openmm/System.h>
 
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -68,6 +71,35 @@ at::Tensor exactDoubleWellData();
 FlowModel untrainedDoubleWellFlow(const OpenMM::System& system);
 /** A flow (4 blocks, 2 x 64) trained by maximum likelihood on exact samples at 300 K (about 8 s). */
 FlowModel trainedDoubleWellFlow(const OpenMM::System& system, const std::string& type);
+
+/** OpenMM platform properties of a test run. */
+using PlatformProperties = std::map<std::string, std::string>;
+
+/**
+ * LatentMetropolisIntegrator chains of 300 moves from stratified exact starts
+ * (6 per stratum) at T_ref and 2 T_ref, checked for stationarity against the
+ * exact marginal; the moves must be accepted often enough to mean something.
+ */
+void expectStationaryLatentMetropolis(const FlowModel& model, double sigma, double independence, int seed,
+                                      const std::string& platform,
+                                      const PlatformProperties& properties = PlatformProperties());
+
+/**
+ * One LatentMetropolisIntegrator chain (sigma 0.5, independence probability
+ * 0.5) started in the left well crosses the barrier and gives the exact free
+ * energy difference of the wells within 4 block-averaged errors (20000
+ * moves, 20 blocks).
+ */
+void expectDoubleWellFreeEnergy(const FlowModel& model, double temperature, int seed, const std::string& platform,
+                                const PlatformProperties& properties = PlatformProperties());
+
+// A harmonic oscillator with a flow that is exact for it at every temperature.
+
+/** U = k/2 |r|^2 for one particle, in units of kT at 300 K (k = 1, through the global parameter "unit"). */
+std::unique_ptr<OpenMM::System> harmonicSystem();
+
+/** A TSF exact for harmonicSystem() at every temperature (identity flow, Boltzmann width at 300 K). */
+FlowModel exactHarmonicFlow(const OpenMM::System& system);
 
 } // namespace testing
 } // namespace OpenMMBG

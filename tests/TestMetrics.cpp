@@ -1,7 +1,7 @@
 // Metrics against closed-form answers.
 
 #include "TestSupport.h"
-#include "openmmbg/Metrics.h"
+#include "openmmbg/tools/Metrics.h"
 
 #include <gtest/gtest.h>
 #include <openmm/OpenMMException.h>
@@ -71,6 +71,33 @@ TEST(Metrics, PhiFreeEnergyDifference) {
     EXPECT_NEAR(dF.error, expectedError, 0.4 * expectedError);
 }
 
+TEST(Metrics, WeightedPhiFreeEnergyDifference) {
+    // Independent samples from N(0, 1) reweighted to N(0.5, 1): log w = 0.5 phi - 1/8.
+    // P(phi > 0) under N(0.5, 1) is Phi(0.5); the error follows from the Kish ESS.
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(6);
+    const int64_t n = 200000;
+    at::Tensor phi = at::randn({n}, generator, at::kDouble);
+    at::Tensor logWeights = 0.5 * phi - 0.125;
+    const double f = 0.5 * std::erfc(-0.5 / std::sqrt(2.0));
+    const double exact = -std::log(f / (1 - f));
+    const double effective = kishEffectiveSampleSize(logWeights) * n;
+    const at::Tensor w = at::exp(logWeights);
+    const double estimated = (w * (phi > 0).to(at::kDouble)).sum().item<double>() / w.sum().item<double>();
+    const double expectedError = std::sqrt(estimated * (1 - estimated) / effective) / (estimated * (1 - estimated));
+    Estimate dF = weightedPhiFreeEnergyDifference(phi, logWeights);
+    EXPECT_NEAR(dF.value, exact, 4 * expectedError);
+    EXPECT_NEAR(dF.value, -std::log(estimated / (1 - estimated)), 1e-12);
+    EXPECT_NEAR(dF.error, expectedError, 1e-12);
+    // Equal weights: the plain fraction, dF = 0 for a symmetric sample.
+    Estimate plain = weightedPhiFreeEnergyDifference(at::cat({phi, -phi}));
+    EXPECT_NEAR(plain.value, 0.0, 1e-12);
+    // Non-finite log-weights weigh nothing; one side empty gives +-inf.
+    at::Tensor twoSamples = at::tensor({1.0, -1.0}, at::kDouble);
+    EXPECT_EQ(weightedPhiFreeEnergyDifference(twoSamples, at::tensor({-INFINITY, 0.0}, at::kDouble)).value, INFINITY);
+    EXPECT_EQ(weightedPhiFreeEnergyDifference(twoSamples, at::tensor({0.0, NAN}, at::kDouble)).value, -INFINITY);
+    EXPECT_TRUE(std::isnan(weightedPhiFreeEnergyDifference(twoSamples, at::tensor({NAN, NAN}, at::kDouble)).value));
+}
+
 TEST(Metrics, RamachandranHistogramsAndKL) {
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(6);
     at::Tensor phi = at::rand({20000}, generator, at::kDouble) * 2 * M_PI - M_PI;
@@ -88,6 +115,9 @@ TEST(Metrics, RamachandranHistogramsAndKL) {
     at::Tensor w = at::where(phi > 0, at::ones_like(phi), at::zeros_like(phi));
     at::Tensor right = ramachandranHistogram(phi, psi, 64, w);
     EXPECT_EQ(right.narrow(0, 0, 32).sum().item<double>(), 0.0);
+    // ramachandranKL: 64 x 64 bins, eps 1e-10, log-weights (-inf: weight 0).
+    EXPECT_EQ(ramachandranKL(phi, psi, phi, psi), 0.0);
+    EXPECT_NEAR(ramachandranKL(phi, psi, phi, psi, at::log(w)), histogramKL(h, right, 1e-10), 1e-12);
 }
 
 TEST(Metrics, BackboneDihedralsOfAlanineDipeptide) {

@@ -1,13 +1,15 @@
 #include "TestSupport.h"
 
+#include "ReferenceBGKernelFactory.h"
+
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/serialize/output-archive.h>
 
 #include <unistd.h>
+#include <openmm/OpenMMException.h>
 #include <openmm/Platform.h>
 
-#include <iostream>
 #include <vector>
 
 namespace OpenMMBG {
@@ -60,31 +62,29 @@ std::string temporaryPath(const std::string& suffix) {
     return ::testing::TempDir() + "openmmbg_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + suffix;
 }
 
+void expectMessage(const std::function<void()>& call, const std::string& text) {
+    try {
+        call();
+        ADD_FAILURE() << "no exception; expected one mentioning '" << text << "'";
+    } catch (const OpenMM::OpenMMException& e) {
+        EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+}
+
 double logAbsDet(const at::Tensor& matrix) {
     return std::get<1>(at::linalg_slogdet(matrix)).item<double>();
 }
 
 /**
- * Loads the plugins from OpenMM's default directory (OPENMM_PLUGIN_DIR: the
- * build tree's plugin folder) once, and fails if any of ours did not load.
- * Debian's Amoeba and Drude plugins fail in C++ programs unless
- * /usr/lib/x86_64-linux-gnu/openmm is on LD_LIBRARY_PATH, and CUDA plugins on
- * a machine without a CUDA driver; that is reported, not failed.
+ * Registers OpenMM's CPU platform (from OpenMM's plugin folder) and this
+ * build's kernels for the Reference and CPU platforms, by the plugin's own
+ * registration function: the tests never load a copy installed earlier.
  */
-class PluginEnvironment : public ::testing::Environment {
+class PlatformEnvironment : public ::testing::Environment {
 public:
     void SetUp() override {
-        OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
-        for (const std::string& failure : OpenMM::Platform::getPluginLoadFailures()) {
-            // Without a CUDA driver no CUDA plugin can load; TestCudaKernels checks ours with the driver stub.
-            const bool noDriver = failure.find("libcuda.so.1") != std::string::npos;
-            if (failure.find("libOpenMMBG") == std::string::npos)
-                std::cerr << "note: OpenMM plugin not loaded (not part of OpenMM-BG): " << failure << "\n";
-            else if (noDriver)
-                std::cerr << "note: OpenMM-BG CUDA plugin not loaded (no CUDA driver here): " << failure << "\n";
-            else
-                ADD_FAILURE() << "plugin load failure: " << failure;
-        }
+        OpenMM::Platform::loadPluginLibrary(BG_OPENMM_CPU_PLUGIN);
+        registerBGReferenceKernelFactories();
     }
 };
 
@@ -93,6 +93,6 @@ public:
 
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new OpenMMBG::testing::PluginEnvironment);
+    ::testing::AddGlobalTestEnvironment(new OpenMMBG::testing::PlatformEnvironment);
     return RUN_ALL_TESTS();
 }

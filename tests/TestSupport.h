@@ -4,7 +4,7 @@
 // Shared fixtures of the GoogleTest suites: the alanine dipeptide data and
 // random configurations near it.
 
-#include "openmmbg/MoleculeIO.h"
+#include "openmmbg/tools/MoleculeIO.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -43,6 +43,9 @@ void writeFlowFileHeader(const std::string& path, int64_t formatVersion);
 
 /** A fresh temporary file name (not created). */
 std::string temporaryPath(const std::string& suffix);
+
+/** Expects `call` to throw an OpenMMException whose message contains `text`. */
+void expectMessage(const std::function<void()>& call, const std::string& text);
 
 /** log|det| of a square matrix. */
 double logAbsDet(const at::Tensor& matrix);

@@ -9,6 +9,7 @@
 
 #include <OpenMM.h>
 #include <OpenMMBG.h>
+#include <OpenMMBGTools.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 

@@ -4,7 +4,7 @@
 //
 //   energy_bridge_demo [--frames 2000] [--workers 0] [--platform NAME]
 
-#include "openmmbg/MoleculeIO.h"
+#include "openmmbg/tools/MoleculeIO.h"
 #include "openmmbg/OpenMMEnergy.h"
 
 #include <ATen/ATen.h>

@@ -1,8 +1,8 @@
 // The alanine dipeptide pipeline (paper 001, Fig. 3), end to end:
-//   1. MD at 600 K (training data) and at 300 K (comparison), in parallel;
+//   1. MD at 600 K (training data) and at 300 K (comparison);
 //   2. a TSF trained at 600 K: maximum likelihood, then mixed ML + KL;
-//   3. sampling at 300 K with LatentMetropolisIntegrator and with
-//      TSFParallelTemperingIntegrator (300 ... 600 K);
+//   3. flow samples at both temperatures, and sampling at 300 K with
+//      LatentMetropolisIntegrator and TSFParallelTemperingIntegrator (300 ... 600 K);
 //   4. a results folder: series (CSV), trajectories (DCD), the flow, a JSON and
 //      text summary, and PNG plots (plot_results.py).
 // Every stage writes its outputs when it finishes; a rerun skips finished
@@ -13,9 +13,8 @@
 
 #include "AlanineDipeptide.h"
 
-#include "openmmbg/DCDFile.h"
-#include "openmmbg/OpenMMEnergy.h"
 #include "openmmbg/TSFParallelTemperingIntegrator.h"
+#include "openmmbg/tools/DCDFile.h"
 
 #include <openmm/OpenMMException.h>
 #include <openmm/Platform.h>
@@ -69,10 +68,6 @@ double processCpuSeconds() {
     timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-double secondsSince(std::chrono::steady_clock::time_point begin) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
 }
 
 /** Prints "  label  42%" lines as a long stage advances. */
@@ -172,24 +167,6 @@ std::string rowsBefore(const std::vector<std::string>& rows, const FlowTrainer& 
     return kept;
 }
 
-/** dF_phi of importance-weighted independent samples; the error from the Kish effective sample size. */
-Estimate weightedPhiFreeEnergy(const Samples& s, bool weighted) {
-    at::Tensor w = weighted ? at::exp(s.logWeight - s.logWeight.max()) : at::ones_like(s.phi);
-    w = at::where(at::isfinite(w), w, at::zeros_like(w));
-    double total = w.sum().item<double>();
-    double f = (w * (s.phi > 0).to(at::kDouble)).sum().item<double>() / total;
-    double effective = total * total / (w * w).sum().item<double>();
-    if (f <= 0 || f >= 1)
-        return {f <= 0 ? INFINITY : -INFINITY, INFINITY};
-    return {-std::log(f / (1 - f)), std::sqrt(f * (1 - f) / effective) / (f * (1 - f))};
-}
-
-double ramachandranKL(const Samples& reference, const Samples& model, bool weighted) {
-    at::Tensor w = weighted ? at::exp(model.logWeight - model.logWeight.max()) : at::Tensor();
-    return histogramKL(ramachandranHistogram(reference.phi, reference.psi, 64),
-                       ramachandranHistogram(model.phi, model.psi, 64, w), 1e-10);
-}
-
 struct Options {
     std::string preset = "default";
     std::string output = "results/alanine_dipeptide";
@@ -226,74 +203,112 @@ Options parse(int argc, char** argv) {
     return options;
 }
 
-int run(const Options& options) {
-    Preset preset;
+Preset presetOf(const Options& options) {
     try {
-        preset = presetNamed(options.preset);
+        return presetNamed(options.preset);
     } catch (const std::invalid_argument& e) {
         throw UsageError(e.what());
     }
-    OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
-    const std::string out = options.output;
-    // The inputs, a flow given on the command line included, are checked before anything is made.
-    Molecule molecule = loadMolecule(options.data);
-    std::unique_ptr<FlowModel> model;
-    if (!options.flow.empty())
-        model = std::make_unique<FlowModel>(FlowModel::load(options.flow, *molecule.system));
-    makeDirectories(out);
-    Summary summary;
-    summary.text("preset", options.preset);
-    std::map<std::string, double> seconds;
-    const double hot = 600.0, cold = 300.0;
+}
 
-    // 1. MD at both temperatures.
-    std::printf("== 1. MD at %.0f K and %.0f K (%.1f ns each, 1 fs steps)\n", hot, cold, preset.mdSteps * 1e-6);
-    Samples md[2];
-    double mdCpuSeconds[2] = {0, 0};
-    const double mdTemperatures[2] = {hot, cold};
-    const std::string mdNames[2] = {"md600", "md300"};
-    auto begin = std::chrono::steady_clock::now();
-    if (exists(out + "/md600.csv") && exists(out + "/md300.csv") && exists(out + "/md600.dcd")) {
-        std::printf("  found in %s, reused\n", out.c_str());
+/** The stages of one run; each writes its files into the output folder when it finishes. */
+class Pipeline {
+public:
+    explicit Pipeline(const Options& options)
+        : options(options), preset(presetOf(options)), out(options.output), molecule(loadMolecule(options.data)) {
+        // The inputs, a flow given on the command line included, are checked before anything is made.
+        if (!options.flow.empty())
+            model = std::make_unique<FlowModel>(FlowModel::load(options.flow, *molecule.system));
+        makeDirectories(out);
+        summary.text("preset", options.preset);
+    }
+
+    void run() {
+        timed("md", [this] { runMD(); });
+        timed("training", [this] { trainFlow(); });
+        std::printf("== 3. flow samples, Metropolis chains at %.0f K, parallel tempering %.0f ... %.0f K\n", COLD, COLD,
+                    HOT);
+        timed("flow_samples", [this] { sampleFlow(); });
+        timed("metropolis", [this] { runMetropolis(); });
+        timed("parallel_tempering", [this] { runParallelTempering(); });
+        analyse();
+        if (options.plots)
+            plot();
+        std::printf("results in %s\n", out.c_str());
+    }
+
+private:
+    static constexpr double HOT = 600.0, COLD = 300.0;  // K
+
+    void timed(const std::string& stage, const std::function<void()>& body) {
+        const auto begin = std::chrono::steady_clock::now();
+        body();
+        seconds[stage] = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    }
+
+    /** 1. MD at both temperatures, or the frames of an earlier run. */
+    void runMD() {
+        std::printf("== 1. MD at %.0f K and %.0f K (%.1f ns each, 1 fs steps)\n", HOT, COLD, preset.mdSteps * 1e-6);
+        const std::string names[2] = {"md600", "md300"};
+        const double temperatures[2] = {HOT, COLD};
         const long long frames = preset.mdSteps / preset.mdInterval;
-        for (int k = 0; k < 2; k++)
-            md[k] = reuseSeries(out + "/" + mdNames[k] + ".csv", frames);
-        md[0].x = readDcd(out + "/md600.dcd", molecule.system->getNumParticles());
-        checkSameRun(out + "/md600.dcd", md[0].x.size(0), frames, "frames");
-    } else {
-        // One run after the other: OpenMM's Reference platform draws the
-        // Langevin noise from one generator per process, so two runs in
-        // parallel threads would race for it and never repeat.
-        for (int k = 0; k < 2; k++) {
-            const double cpuBegin = threadCpuSeconds();
-            MDOptions mdOptions;
-            mdOptions.temperature = mdTemperatures[k];
-            mdOptions.steps = preset.mdSteps;
-            mdOptions.interval = preset.mdInterval;
-            mdOptions.seed = 11 + k;
-            mdOptions.dcdPath = out + "/" + mdNames[k] + ".dcd";
-            md[k] = runMD(molecule, mdOptions, progressPrinter("MD " + std::to_string((int) mdTemperatures[k]) + " K"));
-            mdCpuSeconds[k] = threadCpuSeconds() - cpuBegin;
+        if (exists(out + "/md600.csv") && exists(out + "/md300.csv") && exists(out + "/md600.dcd")) {
+            std::printf("  found in %s, reused\n", out.c_str());
+            for (int k = 0; k < 2; k++)
+                md[k] = reuseSeries(out + "/" + names[k] + ".csv", frames);
+        } else {
+            // One run after the other: OpenMM's Reference platform draws the
+            // Langevin noise from one generator per process, so two runs in
+            // parallel threads would race for it and never repeat.
+            double cpuSeconds600 = 0;
+            for (int k = 0; k < 2; k++) {
+                const double cpuBegin = threadCpuSeconds();
+                MDOptions mdOptions;
+                mdOptions.temperature = temperatures[k];
+                mdOptions.steps = preset.mdSteps;
+                mdOptions.interval = preset.mdInterval;
+                mdOptions.seed = 11 + k;
+                mdOptions.dcdPath = out + "/" + names[k] + ".dcd";
+                md[k] = alanine::runMD(molecule, mdOptions,
+                                       progressPrinter("MD " + std::to_string((int) temperatures[k]) + " K"));
+                if (k == 0)
+                    cpuSeconds600 = threadCpuSeconds() - cpuBegin;
+            }
+            for (int k = 0; k < 2; k++)
+                writeSeries(md[k], out + "/" + names[k] + ".csv");
+            summary.number("cpu_seconds_md600", cpuSeconds600);
         }
         // Train on the frames as stored, so that a rerun that reuses them trains on the same data.
         md[0].x = readDcd(out + "/md600.dcd", molecule.system->getNumParticles());
-        for (int k = 0; k < 2; k++)
-            writeSeries(md[k], out + "/" + mdNames[k] + ".csv");
-        summary.number("cpu_seconds_md600", mdCpuSeconds[0]);
+        checkSameRun(out + "/md600.dcd", md[0].x.size(0), frames, "frames");
     }
-    seconds["md"] = secondsSince(begin);
 
-    // 2. The flow.
-    std::printf("== 2. TSF trained at %.0f K\n", hot);
-    begin = std::chrono::steady_clock::now();
-    std::string flowPath = out + "/flow.bgflow";
-    if (model) {
-        std::printf("  using %s\n", options.flow.c_str());
-    } else if (exists(flowPath)) {
-        model = std::make_unique<FlowModel>(FlowModel::load(flowPath, *molecule.system));
-        std::printf("  found %s, reused\n", flowPath.c_str());
-    } else {
-        const double cpuBegin = processCpuSeconds();
+    /** 2. The flow: given, found, or trained (resuming an interrupted training). */
+    void trainFlow() {
+        std::printf("== 2. TSF trained at %.0f K\n", HOT);
+        const std::string flowPath = out + "/flow.bgflow";
+        if (model) {
+            std::printf("  using %s\n", options.flow.c_str());
+        } else if (exists(flowPath)) {
+            model = std::make_unique<FlowModel>(FlowModel::load(flowPath, *molecule.system));
+            std::printf("  found %s, reused\n", flowPath.c_str());
+        } else {
+            const double cpuBegin = processCpuSeconds();
+            model = std::make_unique<FlowModel>(trainWithLog());
+            model->setMetadata("alanine dipeptide TSF, trained at 600 K on " + std::to_string(md[0].x.size(0))
+                               + " MD frames, preset " + options.preset);
+            model->save(flowPath + ".part");
+            if (std::rename((flowPath + ".part").c_str(), flowPath.c_str()) != 0)
+                throw OpenMM::OpenMMException("cannot rename '" + flowPath + ".part' to '" + flowPath + "'");
+            std::remove((out + "/training.checkpoint").c_str());
+            // A resumed training counts only what this run did.
+            summary.number("cpu_seconds_training", processCpuSeconds() - cpuBegin);
+        }
+        summary.number("flow_parameters", (double) model->getFlow().getNumParameters());
+    }
+
+    /** Trains with a progress log (training.csv) that an interrupted run continues. */
+    FlowModel trainWithLog() {
         const std::string checkpointPath = out + "/training.checkpoint", logPath = out + "/training.csv";
         std::vector<std::string> earlierRows;  // of an interrupted run, kept up to its checkpoint
         if (exists(checkpointPath)) {
@@ -317,124 +332,139 @@ int run(const Options& options) {
                 << "," << p.meanReducedEnergy << "," << p.essFraction << "\n";
             log.flush();
         };
-        model = std::make_unique<FlowModel>(
-            trainFlow(molecule, md[0].x, preset.plan, checkpointPath, progress, resumed));
-        model->setMetadata("alanine dipeptide TSF, trained at 600 K on " + std::to_string(md[0].x.size(0))
-                           + " MD frames, preset " + options.preset);
-        model->save(flowPath + ".part");
-        if (std::rename((flowPath + ".part").c_str(), flowPath.c_str()) != 0)
-            throw OpenMM::OpenMMException("cannot rename '" + flowPath + ".part' to '" + flowPath + "'");
-        std::remove(checkpointPath.c_str());
-        // A resumed training counts only what this run did.
-        summary.number("cpu_seconds_training", processCpuSeconds() - cpuBegin);
+        return alanine::trainFlow(molecule, md[0].x, preset.plan, checkpointPath, progress, resumed);
     }
-    seconds["training"] = secondsSince(begin);
-    summary.number("flow_parameters", (double) model->getFlow().getNumParameters());
 
-    // 3a. Flow samples at both temperatures, with importance weights.
-    std::printf("== 3. flow samples, Metropolis chains at %.0f K, parallel tempering %.0f ... %.0f K\n", cold, cold, hot);
-    begin = std::chrono::steady_clock::now();
-    Samples flow600 = sampleFlow(molecule, *model, hot, preset.flowSamples, 21);
-    Samples flow300 = sampleFlow(molecule, *model, cold, preset.flowSamples, 22);
-    writeSeries(flow600, out + "/flow600.csv");
-    writeSeries(flow300, out + "/flow300.csv");
-    seconds["flow_samples"] = secondsSince(begin);
+    /** 3a. Flow samples at both temperatures, with importance weights. */
+    void sampleFlow() {
+        flow600 = alanine::sampleFlow(molecule, *model, HOT, preset.flowSamples, 21);
+        flow300 = alanine::sampleFlow(molecule, *model, COLD, preset.flowSamples, 22);
+        writeSeries(flow600, out + "/flow600.csv");
+        writeSeries(flow300, out + "/flow300.csv");
+    }
 
-    // 3b. Latent Metropolis at 300 K.
-    begin = std::chrono::steady_clock::now();
-    ChainResult chain;
-    if (exists(out + "/mcmc300.csv") && exists(out + "/mcmc300.summary")) {
-        chain.samples = reuseSeries(out + "/mcmc300.csv", preset.chain.steps / preset.chain.interval);
-        summary.load(out + "/mcmc300.summary");
-        std::printf("  Metropolis chain found, reused\n");
-    } else {
+    /**
+     * A sampling stage's series and summary entries: reused from an earlier
+     * run if both files exist, else made by `run` (which adds its summary
+     * entries) and saved.
+     */
+    Samples samplingStage(const std::string& name, const std::string& label, long long expectedRows,
+                          const std::function<Samples()>& run) {
+        const std::string series = out + "/" + name + ".csv", fragment = out + "/" + name + ".summary";
+        if (exists(series) && exists(fragment)) {
+            summary.load(fragment);
+            std::printf("  %s found, reused\n", label.c_str());
+            return reuseSeries(series, expectedRows);
+        }
         const size_t mark = summary.mark();
-        ChainOptions chainOptions = preset.chain;
-        chainOptions.seed = 31;
-        chain = runLatentMetropolis(molecule, *model, cold, chainOptions, progressPrinter("Metropolis 300 K"));
-        writeSeries(chain.samples, out + "/mcmc300.csv");
-        summary.number("mcmc_random_walk_acceptance", chain.acceptance[0]);
-        summary.number("mcmc_independence_acceptance", chain.independence[0]);
-        summary.number("mcmc_latent_step_size", chain.latentStepSize);
-        summary.number("mcmc_energy_evaluations", (double) chain.energyEvaluations);
-        summary.number("mcmc_phi_transitions_per_1000_evaluations",
-                       1000.0 * phiTransitions(chain.samples.phi) / (double) chain.energyEvaluations);
-        summary.number("mcmc_seconds_sampling", chain.seconds);
-        summary.saveSince(mark, out + "/mcmc300.summary");
+        Samples samples = run();
+        writeSeries(samples, series);
+        summary.saveSince(mark, fragment);
+        return samples;
     }
-    seconds["metropolis"] = secondsSince(begin);
 
-    // 3c. Parallel tempering.
-    begin = std::chrono::steady_clock::now();
-    std::vector<double> ladder = TSFParallelTemperingIntegrator::geometricLadder(cold, hot, preset.replicas);
-    ChainResult pt;
-    if (exists(out + "/pt300.csv") && exists(out + "/pt300.summary")) {
-        pt.samples = reuseSeries(out + "/pt300.csv", preset.pt.steps / preset.pt.interval);
-        summary.load(out + "/pt300.summary");
-        std::printf("  parallel tempering found, reused\n");
-    } else {
-        const size_t mark = summary.mark();
-        ChainOptions ptOptions = preset.pt;
-        ptOptions.seed = 41;
-        pt = runParallelTempering(molecule, *model, ladder, ptOptions, progressPrinter("parallel tempering"));
-        writeSeries(pt.samples, out + "/pt300.csv");
-        summary.list("pt_temperatures", ladder);
-        summary.list("pt_random_walk_acceptance", pt.acceptance);
-        summary.list("pt_independence_acceptance", pt.independence);
-        summary.list("pt_exchange_acceptance", pt.exchangeAcceptance);
-        summary.number("pt_round_trips", (double) pt.roundTrips);
-        summary.number("pt_energy_evaluations", (double) pt.energyEvaluations);
-        summary.number("pt_phi_transitions_per_1000_evaluations",
-                       1000.0 * phiTransitions(pt.samples.phi) / (double) pt.energyEvaluations);
-        summary.number("pt_seconds_sampling", pt.seconds);
-        summary.saveSince(mark, out + "/pt300.summary");
+    /** Energy evaluations, phi-sign changes per 1000 of them, and sampling seconds of a chain. */
+    void recordCost(const std::string& prefix, const ChainResult& result) {
+        summary.number(prefix + "_energy_evaluations", (double) result.energyEvaluations);
+        summary.number(prefix + "_phi_transitions_per_1000_evaluations",
+                       1000.0 * phiTransitions(result.samples.phi) / (double) result.energyEvaluations);
+        summary.number(prefix + "_seconds_sampling", result.seconds);
     }
-    seconds["parallel_tempering"] = secondsSince(begin);
 
-    // 4. Analysis.
-    summary.number("flow600_ess", kishEffectiveSampleSize(flow600.logWeight));
-    summary.number("flow600_ess_clipped", kishEffectiveSampleSize(flow600.logWeight, 1e-4));
-    summary.number("flow300_ess", kishEffectiveSampleSize(flow300.logWeight));
-    summary.number("flow300_ess_clipped", kishEffectiveSampleSize(flow300.logWeight, 1e-4));
-    summary.estimate("dF_phi_md600", phiFreeEnergyDifference(md[0].phi));
-    summary.estimate("dF_phi_md300", phiFreeEnergyDifference(md[1].phi));
-    summary.estimate("dF_phi_flow600", weightedPhiFreeEnergy(flow600, false));
-    summary.estimate("dF_phi_flow600_reweighted", weightedPhiFreeEnergy(flow600, true));
-    summary.estimate("dF_phi_flow300", weightedPhiFreeEnergy(flow300, false));
-    summary.estimate("dF_phi_flow300_reweighted", weightedPhiFreeEnergy(flow300, true));
-    summary.estimate("dF_phi_mcmc300", phiFreeEnergyDifference(chain.samples.phi));
-    summary.estimate("dF_phi_pt300", phiFreeEnergyDifference(pt.samples.phi));
-    summary.number("md300_phi_transitions_per_1000_evaluations",
-                   1000.0 * phiTransitions(md[1].phi) / (double) preset.mdSteps);
-    summary.number("rama_kl_flow600_vs_md600", ramachandranKL(md[0], flow600, false));
-    summary.number("rama_kl_flow600_reweighted_vs_md600", ramachandranKL(md[0], flow600, true));
-    summary.number("rama_kl_flow300_vs_md300", ramachandranKL(md[1], flow300, false));
-    summary.number("rama_kl_flow300_reweighted_vs_md300", ramachandranKL(md[1], flow300, true));
-    summary.number("rama_kl_mcmc300_vs_md300", ramachandranKL(md[1], chain.samples, false));
-    summary.number("rama_kl_pt300_vs_md300", ramachandranKL(md[1], pt.samples, false));
-    for (const auto& entry : seconds)
-        summary.number("seconds_" + entry.first, entry.second);
-    summary.write(out);
-    std::printf("== 4. summary\n");
-    std::ifstream text(out + "/summary.txt");
-    std::printf("%s", std::string((std::istreambuf_iterator<char>(text)), std::istreambuf_iterator<char>()).c_str());
+    /** 3b. LatentMetropolisIntegrator at 300 K. */
+    void runMetropolis() {
+        chain = samplingStage("mcmc300", "Metropolis chain", preset.chain.steps / preset.chain.interval, [this] {
+            ChainOptions chainOptions = preset.chain;
+            chainOptions.seed = 31;
+            ChainResult result =
+                runLatentMetropolis(molecule, *model, COLD, chainOptions, progressPrinter("Metropolis 300 K"));
+            summary.number("mcmc_random_walk_acceptance", result.acceptance[0]);
+            summary.number("mcmc_independence_acceptance", result.independence[0]);
+            summary.number("mcmc_latent_step_size", result.latentStepSize);
+            recordCost("mcmc", result);
+            return result.samples;
+        });
+    }
 
-    if (options.plots) {
+    /** 3c. TSFParallelTemperingIntegrator on a geometric ladder from 300 to 600 K. */
+    void runParallelTempering() {
+        pt = samplingStage("pt300", "parallel tempering", preset.pt.steps / preset.pt.interval, [this] {
+            const std::vector<double> ladder = TSFParallelTemperingIntegrator::geometricLadder(COLD, HOT, preset.replicas);
+            ChainOptions ptOptions = preset.pt;
+            ptOptions.seed = 41;
+            ChainResult result =
+                alanine::runParallelTempering(molecule, *model, ladder, ptOptions, progressPrinter("parallel tempering"));
+            summary.list("pt_temperatures", ladder);
+            summary.list("pt_random_walk_acceptance", result.acceptance);
+            summary.list("pt_independence_acceptance", result.independence);
+            summary.list("pt_exchange_acceptance", result.exchangeAcceptance);
+            summary.number("pt_round_trips", (double) result.roundTrips);
+            recordCost("pt", result);
+            return result.samples;
+        });
+    }
+
+    /** 4. ESS, dF_phi and Ramachandran KL of every method; the summary files. */
+    void analyse() {
+        summary.number("flow600_ess", kishEffectiveSampleSize(flow600.logWeight));
+        summary.number("flow600_ess_clipped", kishEffectiveSampleSize(flow600.logWeight, 1e-4));
+        summary.number("flow300_ess", kishEffectiveSampleSize(flow300.logWeight));
+        summary.number("flow300_ess_clipped", kishEffectiveSampleSize(flow300.logWeight, 1e-4));
+        summary.estimate("dF_phi_md600", phiFreeEnergyDifference(md[0].phi));
+        summary.estimate("dF_phi_md300", phiFreeEnergyDifference(md[1].phi));
+        for (const Samples* flow : {&flow600, &flow300}) {
+            const std::string name = flow == &flow600 ? "flow600" : "flow300";
+            summary.estimate("dF_phi_" + name, weightedPhiFreeEnergyDifference(flow->phi));
+            summary.estimate("dF_phi_" + name + "_reweighted", weightedPhiFreeEnergyDifference(flow->phi, flow->logWeight));
+        }
+        summary.estimate("dF_phi_mcmc300", phiFreeEnergyDifference(chain.phi));
+        summary.estimate("dF_phi_pt300", phiFreeEnergyDifference(pt.phi));
+        summary.number("md300_phi_transitions_per_1000_evaluations",
+                       1000.0 * phiTransitions(md[1].phi) / (double) preset.mdSteps);
+        const Samples &md600 = md[0], &md300 = md[1];
+        summary.number("rama_kl_flow600_vs_md600", ramachandranKL(md600.phi, md600.psi, flow600.phi, flow600.psi));
+        summary.number("rama_kl_flow600_reweighted_vs_md600",
+                       ramachandranKL(md600.phi, md600.psi, flow600.phi, flow600.psi, flow600.logWeight));
+        summary.number("rama_kl_flow300_vs_md300", ramachandranKL(md300.phi, md300.psi, flow300.phi, flow300.psi));
+        summary.number("rama_kl_flow300_reweighted_vs_md300",
+                       ramachandranKL(md300.phi, md300.psi, flow300.phi, flow300.psi, flow300.logWeight));
+        summary.number("rama_kl_mcmc300_vs_md300", ramachandranKL(md300.phi, md300.psi, chain.phi, chain.psi));
+        summary.number("rama_kl_pt300_vs_md300", ramachandranKL(md300.phi, md300.psi, pt.phi, pt.psi));
+        for (const auto& entry : seconds)
+            summary.number("seconds_" + entry.first, entry.second);
+        summary.write(out);
+        std::printf("== 4. summary\n");
+        std::ifstream text(out + "/summary.txt");
+        std::printf("%s", std::string((std::istreambuf_iterator<char>(text)), std::istreambuf_iterator<char>()).c_str());
+    }
+
+    void plot() {
         std::fflush(stdout);  // keep our lines before the plotting script's
-        std::string command = std::string(BG_PYTHON_EXECUTABLE) + " " + BG_SOURCE_DIR
-                              + "/examples/alanine_dipeptide/plot_results.py " + out;
+        const std::string command = std::string(BG_PYTHON_EXECUTABLE) + " " + BG_SOURCE_DIR
+                                    + "/examples/alanine_dipeptide/plot_results.py " + out;
         if (std::system(command.c_str()) != 0)
             throw OpenMM::OpenMMException("plotting failed: " + command);
     }
-    std::printf("results in %s\n", out.c_str());
-    return 0;
-}
+
+    const Options options;
+    const Preset preset;
+    const std::string out;
+    Molecule molecule;
+    std::unique_ptr<FlowModel> model;
+    Summary summary;
+    std::map<std::string, double> seconds;  // wall seconds per stage
+    Samples md[2];                          // 600 K, 300 K
+    Samples flow600, flow300, chain, pt;
+};
 
 } // namespace
 
 int main(int argc, char** argv) {
     try {
-        return run(parse(argc, argv));
+        const Options options = parse(argc, argv);
+        OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
+        Pipeline(options).run();
+        return 0;
     } catch (const UsageError& e) {
         std::fflush(stdout);  // progress lines first, then the error
         std::fprintf(stderr, "error: %s\n", e.what());

@@ -5,7 +5,7 @@
 // directory, CSV files, timing and training logs.
 
 #include "openmmbg/FlowTrainer.h"
-#include "openmmbg/internal/ComputeSettings.h"
+#include "openmmbg/ComputeSettings.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>

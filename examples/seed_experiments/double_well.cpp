@@ -15,9 +15,9 @@
 
 #include "openmmbg/FlowModel.h"
 #include "openmmbg/FlowTrainer.h"
-#include "openmmbg/Metrics.h"
+#include "openmmbg/tools/Metrics.h"
 #include "openmmbg/OpenMMEnergy.h"
-#include "openmmbg/ToySystems.h"
+#include "openmmbg/tools/ToySystems.h"
 
 #include <cmath>
 #include <map>
@@ -59,21 +59,6 @@ Preset makePreset(const std::string& name) {
         p.klLearningRate = 2e-4;
     }
     return p;
-}
-
-/** Differential entropy (nats) of the (x, y) distribution at T, by quadrature: the lowest possible test NLL. */
-double exactEntropy(const DoubleWell& well, double temperature) {
-    const int bins = 20000;
-    std::vector<double> edges(bins + 1);
-    for (int i = 0; i <= bins; i++)
-        edges[i] = -8.0 + 16.0 * i / bins;
-    std::vector<double> p = well.marginalBinProbabilities(temperature, edges);
-    double width = 16.0 / bins, hx = 0;
-    for (double pi : p)
-        if (pi > 0)
-            hx -= pi * std::log(pi / width);
-    double variance = temperature / (well.unitTemperature * well.d);
-    return hx + 0.5 * std::log(2 * M_PI * M_E * variance);
 }
 
 double freeEnergy(const at::Tensor& right, const at::Tensor& weights) {
@@ -199,12 +184,8 @@ int main(int argc, char** argv) {
         options.progress = log.callback("ml");
         FlowTrainer mlTrainer(model, options);
         mlTrainer.setData(data, T);
-        TrainingStage ml;
-        ml.name = "ml";
-        ml.steps = preset.mlSteps;
-        ml.batchSize = preset.batchSize;
-        ml.learningRate = preset.mlLearningRate;
-        ml.finalLearningRate = preset.mlFinalLearningRate;
+        const TrainingStage ml = TrainingStage::maximumLikelihood("ml", preset.mlSteps, preset.batchSize,
+                                                                  preset.mlLearningRate, preset.mlFinalLearningRate);
         TrainingSummary mlSummary = mlTrainer.train(ml);
 
         // Stage 2, two branches from the same ML flow.
@@ -235,7 +216,7 @@ int main(int argc, char** argv) {
         for (int i = 0; i <= bins; i++)
             edges.push_back(-4.5 + 9.0 * i / bins);
         std::vector<double> exact = well.marginalBinProbabilities(T, edges);
-        const double dfExact = well.freeEnergyDifference(T), entropy = exactEntropy(well, T);
+        const double dfExact = well.freeEnergyDifference(T), entropy = well.entropy(T);
         seed::Csv summary(dir + "dw_summary.csv",
                           {"model", "train_seconds", "steps", "test_nll", "exact_entropy", "fraction_right",
                            "df_flow", "df_flow_err", "df_reweighted", "df_reweighted_err", "df_exact", "ess",

@@ -11,7 +11,7 @@
 
 #include "openmmbg/FlowModel.h"
 #include "openmmbg/FlowTrainer.h"
-#include "openmmbg/Metrics.h"
+#include "openmmbg/tools/Metrics.h"
 #include "openmmbg/OpenMMEnergy.h"
 
 #include <openmm/CustomExternalForce.h>
@@ -121,12 +121,8 @@ int main(int argc, char** argv) {
         options.progress = log.callback("ml");
         FlowTrainer trainer(model, options);
         trainer.setData(data, T);
-        TrainingStage ml;
-        ml.name = "ml";
-        ml.steps = preset.steps;
-        ml.batchSize = preset.batchSize;
-        ml.learningRate = preset.learningRate;
-        ml.finalLearningRate = preset.finalLearningRate;
+        const TrainingStage ml = TrainingStage::maximumLikelihood("ml", preset.steps, preset.batchSize,
+                                                                  preset.learningRate, preset.finalLearningRate);
         TrainingSummary trained = trainer.train(ml);
 
         at::NoGradGuard noGrad;

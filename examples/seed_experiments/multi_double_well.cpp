@@ -18,10 +18,10 @@
 
 #include "openmmbg/FlowModel.h"
 #include "openmmbg/FlowTrainer.h"
-#include "openmmbg/Metrics.h"
+#include "openmmbg/tools/Metrics.h"
 #include "openmmbg/RealNVPFlow.h"
 #include "openmmbg/TSFFlow.h"
-#include "openmmbg/ToySystems.h"
+#include "openmmbg/tools/ToySystems.h"
 
 #include <cmath>
 #include <functional>
@@ -311,12 +311,8 @@ int main(int argc, char** argv) {
                 options.progress = log.callback("d" + std::to_string(d) + " " + name);
                 FlowTrainer trainer(model, options);
                 trainer.setData(trainFrames, unit);
-                TrainingStage stage;
-                stage.name = "ml";
-                stage.steps = preset.steps;
-                stage.batchSize = preset.batchSize;
-                stage.learningRate = preset.learningRate;
-                stage.finalLearningRate = preset.finalLearningRate;
+                const TrainingStage stage = TrainingStage::maximumLikelihood(
+                    "ml", preset.steps, preset.batchSize, preset.learningRate, preset.finalLearningRate);
                 TrainingSummary summary = trainer.train(stage);
                 double trainNLL = trainer.testNLL(trainFrames, unit);
                 info << "d " << d << " " << name << " blocks " << model.getFlow().getConfig().numBlocks

@@ -2,23 +2,24 @@
 #define OPENMMBG_H_
 
 // Umbrella header of the OpenMM-BG plugin: Boltzmann generators for OpenMM.
+// The energy bridge, coordinates, flows and their trainer, and the
+// integrators. Toy systems, file formats and metrics used by the examples
+// are in OpenMMBGTools.h.
 
 #include "openmmbg/CartesianCoordinates.h"
-#include "openmmbg/DCDFile.h"
 #include "openmmbg/Flow.h"
 #include "openmmbg/FlowModel.h"
 #include "openmmbg/FlowTrainer.h"
 #include "openmmbg/InternalCoordinates.h"
 #include "openmmbg/LatentMetropolisIntegrator.h"
-#include "openmmbg/Metrics.h"
-#include "openmmbg/MoleculeIO.h"
 #include "openmmbg/OpenMMEnergy.h"
+#include "openmmbg/Positions.h"
 #include "openmmbg/RealNVPFlow.h"
+#include "openmmbg/ReplicaExchange.h"
 #include "openmmbg/Stereochemistry.h"
-#include "openmmbg/TSFParallelTemperingIntegrator.h"
 #include "openmmbg/TSFFlow.h"
+#include "openmmbg/TSFParallelTemperingIntegrator.h"
 #include "openmmbg/Topology.h"
-#include "openmmbg/ToySystems.h"
 #include "openmmbg/ZMatrix.h"
 
 #endif

@@ -1,4 +1,4 @@
-#include "openmmbg/internal/ComputeSettings.h"
+#include "openmmbg/ComputeSettings.h"
 
 #include <ATen/Parallel.h>
 

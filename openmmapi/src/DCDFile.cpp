@@ -1,4 +1,4 @@
-#include "openmmbg/DCDFile.h"
+#include "openmmbg/tools/DCDFile.h"
 
 #include <ATen/ATen.h>
 #include <openmm/OpenMMException.h>

@@ -1,8 +1,8 @@
 #include "openmmbg/FlowTrainer.h"
 
-#include "openmmbg/DCDFile.h"
-#include "openmmbg/Metrics.h"
-#include "openmmbg/internal/ComputeSettings.h"
+#include "openmmbg/tools/DCDFile.h"
+#include "openmmbg/tools/Metrics.h"
+#include "openmmbg/ComputeSettings.h"
 #include "openmmbg/internal/TensorChecks.h"
 
 #include <ATen/ATen.h>

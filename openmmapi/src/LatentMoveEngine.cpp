@@ -9,8 +9,17 @@
 
 namespace OpenMMBG {
 
+void ChainState::reorder(const at::Tensor& order) {
+    const at::Tensor rows = order.to(x.device());
+    x = x.index_select(0, rows);
+    external = external.index_select(0, rows);
+    yn = yn.index_select(0, rows);
+    logJ = logJ.index_select(0, rows);
+    energy = energy.index_select(0, rows);
+}
+
 LatentMoveEngine::LatentMoveEngine(const FlowModel& model, bool checkStereochemistry, at::Device device)
-    : model(device.is_cpu() ? model : model.to(device)), device(device) {
+    : model(device.is_cpu() ? model.clone() : model.to(device)), device(device) {
     if (checkStereochemistry && !model.getFingerprint().bonds.empty())
         stereo = std::make_unique<Stereochemistry>(model.getNumParticles(), model.getFingerprint().bonds);
 }

@@ -1,4 +1,4 @@
-#include "openmmbg/Metrics.h"
+#include "openmmbg/tools/Metrics.h"
 
 #include "openmmbg/internal/Geometry.h"
 
@@ -113,6 +113,40 @@ double histogramKL(const at::Tensor& reference, const at::Tensor& model, double 
     p = p / p.sum();
     q = q / q.sum();
     return (p * at::log(p / q)).sum().item<double>();
+}
+
+namespace {
+
+/** exp(logWeights - max) with non-finite entries as 0; ones where logWeights is undefined. */
+at::Tensor relativeWeights(const at::Tensor& logWeights, const at::Tensor& like) {
+    if (!logWeights.defined())
+        return at::ones_like(like, at::kDouble);
+    const at::Tensor finite = at::isfinite(logWeights);
+    if (!finite.any().item<bool>())
+        return at::zeros_like(logWeights, at::kDouble);
+    const double top = logWeights.masked_select(finite).max().item<double>();
+    return at::where(finite, at::exp(logWeights.to(at::kDouble) - top), at::zeros_like(logWeights, at::kDouble));
+}
+
+} // namespace
+
+Estimate weightedPhiFreeEnergyDifference(const at::Tensor& phi, const at::Tensor& logWeights) {
+    const at::Tensor w = relativeWeights(logWeights, phi);
+    const double total = w.sum().item<double>();
+    if (!(total > 0))
+        return {NAN, INFINITY};
+    const double f = (w * (phi > 0).to(at::kDouble)).sum().item<double>() / total;
+    const double effective = total * total / (w * w).sum().item<double>();
+    if (!(f > 0) || !(f < 1))
+        return {f < 1 ? INFINITY : -INFINITY, INFINITY};
+    return {-std::log(f / (1 - f)), std::sqrt(f * (1 - f) / effective) / (f * (1 - f))};
+}
+
+double ramachandranKL(const at::Tensor& referencePhi, const at::Tensor& referencePsi, const at::Tensor& phi,
+                      const at::Tensor& psi, const at::Tensor& logWeights) {
+    const at::Tensor weights = logWeights.defined() ? relativeWeights(logWeights, phi) : at::Tensor();
+    return histogramKL(ramachandranHistogram(referencePhi, referencePsi, 64), ramachandranHistogram(phi, psi, 64, weights),
+                       1e-10);
 }
 
 Estimate blockAverage(const at::Tensor& series, int blocks) {

@@ -1,4 +1,4 @@
-#include "openmmbg/MoleculeIO.h"
+#include "openmmbg/tools/MoleculeIO.h"
 
 #include <openmm/OpenMMException.h>
 #include <openmm/serialization/XmlSerializer.h>

@@ -1,4 +1,4 @@
-#include "openmmbg/ToySystems.h"
+#include "openmmbg/tools/ToySystems.h"
 
 #include "openmmbg/OpenMMEnergy.h"
 
@@ -56,6 +56,22 @@ std::vector<double> DoubleWell::marginalBinProbabilities(double temperature, con
     for (size_t i = 0; i + 1 < edges.size(); i++)
         probabilities.push_back((cdf(edges[i + 1]) - cdf(edges[i])) / total);
     return probabilities;
+}
+
+double DoubleWell::entropy(double temperature) const {
+    const int bins = 20000;
+    std::vector<double> edges(bins + 1);
+    for (int i = 0; i <= bins; i++)
+        edges[i] = -8.0 + 16.0 * i / bins;
+    const std::vector<double> p = marginalBinProbabilities(temperature, edges);
+    const double width = 16.0 / bins;
+    double hx = 0;
+    for (double pi : p)
+        if (pi > 0)
+            hx -= pi * std::log(pi / width);
+    // y is Gaussian with variance T / (T_unit d).
+    const double variance = temperature / (unitTemperature * d);
+    return hx + 0.5 * std::log(2 * M_PI * M_E * variance);
 }
 
 double DoubleWell::freeEnergyDifference(double temperature) const {

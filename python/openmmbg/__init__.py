@@ -43,6 +43,7 @@ from .openmmbg import (
     TrainingStage,
     TrainingSummary,
     TSFParallelTemperingIntegrator,
+    FlowMoveIntegrator,
     backboneDihedrals,
     blockAverage,
     dihedralAngles,
@@ -53,9 +54,11 @@ from .openmmbg import (
     loadSystemXml,
     phiFreeEnergyDifference,
     ramachandranHistogram,
+    ramachandranKL,
     readDcd,
     readPdb,
     saveSystemXml,
+    weightedPhiFreeEnergyDifference,
 )
 from ._compat import castIntegrator, kernelsAvailable, loadPlugin
 from .torch_energy import torch_reduced_energy

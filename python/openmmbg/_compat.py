@@ -35,7 +35,7 @@ def castIntegrator(integrator):
     """Returns `integrator` as its openmmbg class if its C++ object is one of
     ours but came back from openmm as a plain openmm.Integrator, else unchanged.
     If the plain proxy owned the C++ object, the returned proxy owns it instead."""
-    ours = (_swig.LatentMetropolisIntegrator, _swig.TSFParallelTemperingIntegrator)
+    ours = _swig.FlowMoveIntegrator
     if not isinstance(integrator, openmm.Integrator) or isinstance(integrator, ours):
         return integrator
     proxy = _swig._asBGIntegrator(integrator)

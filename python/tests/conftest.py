@@ -1,7 +1,7 @@
 """Shared fixtures: the double well of ToySystems.h and small flows for it.
 
-Run with PYTHONPATH=<build>/python and OPENMM_PLUGIN_DIR=<build>/plugins
-(scripts/run_tests.sh sets both)."""
+Run with PYTHONPATH=<build>/python after installing the plugin into
+OpenMM's plugin folder (scripts/run_tests.sh does both)."""
 import os
 
 import numpy as np

@@ -20,7 +20,7 @@ def mappedFiles(name):
                 if line.count("/") and name in os.path.basename(line.split()[-1])}
 
 
-def test_one_library_and_the_plugin_of_this_build():
+def test_one_library_and_the_plugin_from_openmms_plugin_folder():
     # One copy of libOpenMMBG (shared by the plugin and the extension module),
     # and the plugin from the directory OpenMM loads plugins from.
     assert len(mappedFiles("libOpenMMBG.so")) == 1

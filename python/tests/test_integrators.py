@@ -56,7 +56,6 @@ def test_statistics_and_warm_up(untrainedFlow, system):
     # Warm-up adapts the step size towards the target, then resets the statistics.
     integrator.setIndependenceProbability(0.0)
     integrator.warmUp(300, 0.5)
-    assert integrator.getWarmUpTarget() == 0.5
     assert integrator.getLatentStepSize() < 3.0
     assert integrator.getStatistics().getProposed(walk) == 0
     integrator.resetStatistics()
@@ -118,3 +117,18 @@ def test_parallel_tempering(untrainedFlow, system):
         integrator.getReplicaPositions(3)
     with pytest.raises(ValueError):
         integrator.setReplicaPositions(0, np.zeros((2, 2)))
+
+
+def test_the_integrator_keeps_its_own_copy_of_the_flow(well, exactData):
+    config = openmmbg.FlowConfig(numBlocks=2, hiddenLayers=1, hiddenWidth=8, outputInitScale=1.0, seed=2)
+    model = openmmbg.FlowModel.createCartesian(well.createSystem(), [0, 1], exactData, "realnvp", config, T_REF)
+    integrator = openmmbg.LatentMetropolisIntegrator(model, T_REF, 0.5)
+    x = model.sample(8, T_REF, seed=3).x
+    before = integrator.getFlowModel().logProb(x, T_REF)
+    # Train the caller's model, and what getFlowModel() returned: neither is the integrator's flow.
+    for flow in (model, integrator.getFlowModel()):
+        trainer = openmmbg.FlowTrainer(flow, openmmbg.TrainerOptions(seed=1, numThreads=1, logInterval=1000))
+        trainer.setData(exactData, T_REF)
+        trainer.train(openmmbg.TrainingStage(steps=20, batchSize=64, learningRate=1e-2))
+    assert not np.array_equal(model.logProb(x, T_REF), before)
+    np.testing.assert_array_equal(integrator.getFlowModel().logProb(x, T_REF), before)

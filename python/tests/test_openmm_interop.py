@@ -167,3 +167,23 @@ def test_cast_leaves_other_objects_alone():
     verlet = openmm.VerletIntegrator(0.002)
     assert openmmbg.castIntegrator(verlet) is verlet
     assert openmmbg.castIntegrator("text") == "text"
+
+
+def test_context_checkpoint_continues_a_run(untrainedFlow, system):
+    integrator = openmmbg.TSFParallelTemperingIntegrator(untrainedFlow, [300, 450, 600], 0.5, 0.3)
+    integrator.setRandomNumberSeed(13)
+    context = openmm.Context(system, integrator, reference())
+    context.setPositions([openmm.Vec3(-2.0, 0.0, 0.0)])
+    integrator.step(15)
+    checkpoint = context.createCheckpoint()
+
+    def run():
+        xs = []
+        for _ in range(20):
+            integrator.step(1)
+            xs.append([integrator.getReplicaPositions(r)[0, 0] for r in range(3)])
+        return xs, integrator.getNumRoundTrips(), integrator.getMoveStatistics(2).asdict()
+
+    first = run()
+    context.loadCheckpoint(checkpoint)
+    assert run() == first

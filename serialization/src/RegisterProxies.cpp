@@ -1,12 +1,9 @@
 // Registers the serialization proxies when libOpenMMBG is loaded, so that
 // XmlSerializer handles our integrators without any call from the user.
 
-#include "LatentMetropolisIntegratorProxy.h"
-#include "TSFParallelTemperingIntegratorProxy.h"
+#include "FlowMoveIntegratorProxies.h"
 #include "openmmbg/LatentMetropolisIntegrator.h"
 #include "openmmbg/TSFParallelTemperingIntegrator.h"
-
-#include <openmm/serialization/SerializationProxy.h>
 
 namespace OpenMMBG {
 

@@ -31,7 +31,7 @@ struct FlowSample {
  * A Boltzmann generator: coordinate transform x <-> (y, e), normalisation
  * y_n = (y - shift) / scale, flow gamma = D(v) with gamma = y_n or (y_n, p),
  * prior N(0, tau I) with tau = T / T_ref, and the fingerprint of the System it
- * was made for (ALGORITHMS.md).
+ * was made for (docs/math.md).
  *
  * Densities follow "Log-densities used everywhere":
  *  - target  l_T(gamma) = -u_T(x) + log J(y) - |p|^2 / (2 tau)

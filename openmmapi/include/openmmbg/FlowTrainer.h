@@ -39,7 +39,7 @@ std::string describeProgress(const TrainingProgress& progress);
 /**
  * One training stage: a number of Adam steps with a loss
  * L = (1 - lambda) L_ML + lambda L_KL, lambda ramped linearly from
- * lambdaStart to lambdaEnd over the stage (ALGORITHMS.md, "Training").
+ * lambdaStart to lambdaEnd over the stage (docs/math.md, "Training").
  */
 struct TrainingStage {
     std::string name = "training";  // identifies the stage in checkpoints and progress lines
@@ -65,6 +65,22 @@ struct TrainingStage {
     double temperingThreshold = 1.0;
     int64_t temperingInterval = 50;
     double temperingMaxRatio = 1.1;
+
+    /**
+     * A maximum-likelihood stage: `steps` steps of `batchSize` samples, the
+     * learning rate decaying by a cosine from learningRate to
+     * finalLearningRate (negative: constant). Other fields keep their defaults.
+     */
+    static TrainingStage maximumLikelihood(const std::string& name, int64_t steps, int64_t batchSize,
+                                           double learningRate, double finalLearningRate = -1) {
+        TrainingStage stage;
+        stage.name = name;
+        stage.steps = steps;
+        stage.batchSize = batchSize;
+        stage.learningRate = learningRate;
+        stage.finalLearningRate = finalLearningRate;
+        return stage;
+    }
 };
 
 struct TrainerOptions {
@@ -97,7 +113,7 @@ struct TrainingSummary {
 };
 
 /**
- * Trains a FlowModel (ALGORITHMS.md, "Training"): maximum likelihood on data,
+ * Trains a FlowModel (docs/math.md, "Training"): maximum likelihood on data,
  * reverse KL through the energy bridge, mixtures of both with a lambda
  * schedule, and data-free training with tempering. Adam, learning-rate
  * schedules, gradient clipping, steps with a non-finite gradient skipped and
@@ -119,7 +135,7 @@ public:
     /** Runs a stage; if a checkpoint recorded part of a stage of this name, only the rest is run. */
     TrainingSummary train(const TrainingStage& stage);
 
-    /** -mean log q_T(x) in nats per configuration (ALGORITHMS.md "Metrics": includes log J). */
+    /** -mean log q_T(x) in nats per configuration (docs/math.md "Metrics": includes log J). */
     double testNLL(const at::Tensor& frames, double temperature);
 
     /** Writes the model, optimizer state, step counts and random state. */

@@ -12,7 +12,7 @@
 namespace OpenMMBG {
 
 /**
- * Internal coordinates of a molecule (ALGORITHMS.md, "Coordinates").
+ * Internal coordinates of a molecule (docs/math.md, "Coordinates").
  *
  * y = [bonds (N-1), angles (N-2), torsions (N-3)], n = 3N - 6:
  *  - bonds: d(a1,a2), d(a2,a3), then the bond of each z-matrix row (nm);

@@ -3,7 +3,7 @@
 
 namespace OpenMMBG {
 
-/** The two kinds of flow moves (ALGORITHMS.md, "Monte Carlo moves"). */
+/** The two kinds of flow moves (docs/math.md, "Monte Carlo moves"). */
 enum class MoveKind { RandomWalk = 0, Independence = 1 };
 
 /** Counts of proposed and accepted flow moves, and why proposals were rejected before the energy test. */

@@ -60,7 +60,7 @@ public:
         /** Number of worker threads, each with its own Context. 0: one per hardware thread. */
         int numWorkers = 0;
         /**
-         * Linear-log energy cut (ALGORITHMS.md): a reduced energy u above this
+         * Linear-log energy cut (docs/math.md): a reduced energy u above this
          * value (in kT) is replaced by cut + log(1 + u - cut), and its forces are
          * scaled accordingly. Infinity disables the cut.
          */

@@ -14,7 +14,7 @@ namespace OpenMMBG {
  * and their handedness: the sign of the signed volume
  * (n1 - c) . ((n2 - c) x (n3 - c)) of the first three neighbours (by index).
  * Mirror images have the same force-field energy, so samplers reject any
- * move that changes a sign (ALGORITHMS.md, "Stereochemistry").
+ * move that changes a sign (docs/math.md, "Coordinates").
  */
 class Stereochemistry {
 public:

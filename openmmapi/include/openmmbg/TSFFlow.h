@@ -6,7 +6,7 @@
 namespace OpenMMBG {
 
 /**
- * Temperature-steerable flow (paper 001, ALGORITHMS.md "Flows"). The latent
+ * Temperature-steerable flow (paper 001, docs/math.md "Flows"). The latent
  * v = (v_z, v_q) has 2n entries with prior N(0, tau I). D first scales
  * v_z by k = exp(s) (one trainable scalar, log-det n s), then applies
  * volume-preserving couplings that alternately update q given z and z given

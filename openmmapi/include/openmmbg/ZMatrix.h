@@ -16,7 +16,7 @@ struct ZMatrixRow {
 /**
  * The order and references in which internal coordinates place the atoms of a
  * molecule: three seed atoms a1-a2-a3, then every other atom relative to
- * atoms placed before it (ALGORITHMS.md, "Coordinates").
+ * atoms placed before it (docs/math.md, "Coordinates").
  */
 struct ZMatrix {
     std::array<int, 3> seeds{{0, 1, 2}};

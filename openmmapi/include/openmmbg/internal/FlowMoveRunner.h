@@ -1,125 +1,93 @@
 #ifndef OPENMMBG_FLOWMOVERUNNER_H_
 #define OPENMMBG_FLOWMOVERUNNER_H_
 
-// The step loops of both flow-move integrators, written once for every
-// platform. A platform's kernel supplies only how configurations move
-// between its Context and tensors (ContextConfiguration) and how replica
-// energies are evaluated (ReplicaEnergies); the loops do the rest: energies
-// at the start of each call, Metropolis decisions through LatentMoveEngine,
-// statistics, warm-up adaptation and exchanges.
+// The step loop of both flow-move integrators, written once for every
+// platform: B chains (one for LatentMetropolisIntegrator, one per replica for
+// parallel tempering), each at its own temperature, moved together through
+// the flow. Energies at the start of each call, Metropolis decisions through
+// LatentMoveEngine, statistics and warm-up adaptation happen here; a platform
+// supplies only its ContextAccess.
 
+#include "openmmbg/MoveStatistics.h"
+#include "openmmbg/internal/ContextAccess.h"
 #include "openmmbg/internal/LatentMoveEngine.h"
 
-#include <ATen/core/Tensor.h>
+#include <ATen/core/Generator.h>
 #include <openmm/Vec3.h>
 #include <openmm/internal/ContextImpl.h>
 
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace OpenMMBG {
 
-class LatentMetropolisIntegrator;
-class TSFParallelTemperingIntegrator;
-
-/**
- * The configuration a kernel's Context holds, as tensors [1, N, 3] (float64,
- * nm) on the move engine's device.
- */
-class ContextConfiguration {
-public:
-    virtual ~ContextConfiguration() = default;
-    /** The Context's positions. */
-    virtual at::Tensor read() = 0;
-    /** Sets the Context's positions to x [1, N, 3]. */
-    virtual void write(const at::Tensor& x) = 0;
-    /** Remembers exactly what the Context holds now ... */
-    virtual void save() = 0;
-    /** ... and puts it back bit for bit (OpenMM's own values, not a conversion of them). */
-    virtual void restore() = 0;
+/** What one kernel call needs of its integrator's parameters. */
+struct FlowMoveSettings {
+    std::vector<double> temperatures;  // K, one per chain
+    double latentStepSize = 0;
+    double independenceProbability = 0;
+    int movesPerStep = 1;  // flow moves per chain and step
+    int forceGroups = -1;  // the integration force groups
 };
 
-/**
- * Through ContextImpl::getPositions and setPositions: exact on the Reference
- * and CPU platforms (they store double positions), and usable on any
- * platform, at the cost of a host round trip per call.
- */
-class HostContextConfiguration : public ContextConfiguration {
+class FlowMoveRunner {
 public:
-    HostContextConfiguration(OpenMM::ContextImpl& context, at::Device device) : context(context), device(device) {}
-    at::Tensor read() override;
-    void write(const at::Tensor& x) override;
-    void save() override;
-    void restore() override;
+    explicit FlowMoveRunner(std::unique_ptr<ContextAccess> access);
+    ~FlowMoveRunner();
 
-private:
-    OpenMM::ContextImpl& context;
-    at::Device device;
-    std::vector<OpenMM::Vec3> saved, written;
-};
-
-/** Potential energies (kJ/mol) [B] of configurations x [B, N, 3]; +inf where OpenMM fails. */
-class ReplicaEnergies {
-public:
-    virtual ~ReplicaEnergies() = default;
-    virtual at::Tensor evaluate(const at::Tensor& x) = 0;
-};
-
-/**
- * Evaluates the configurations in the kernel's own Context, one after the
- * other, and leaves the Context exactly as it was.
- */
-class SequentialContextEnergies : public ReplicaEnergies {
-public:
-    SequentialContextEnergies(OpenMM::ContextImpl& context, ContextConfiguration& configuration, int forceGroups)
-        : context(context), configuration(configuration), forceGroups(forceGroups) {}
-    at::Tensor evaluate(const at::Tensor& x) override;
-
-private:
-    OpenMM::ContextImpl& context;
-    ContextConfiguration& configuration;
-    int forceGroups;
-};
-
-/** The potential energy (kJ/mol) of what the Context holds; +inf if OpenMM throws (the move is then rejected). */
-double tryContextEnergy(OpenMM::ContextImpl& context, int forceGroups);
-
-/** LatentMetropolisIntegrator's moves (ALGORITHMS.md, "Monte Carlo moves"). */
-class LatentMetropolisMoves {
-public:
-    /** Tensors live on `device`. */
-    LatentMetropolisMoves(const LatentMetropolisIntegrator& integrator, at::Device device);
     /**
-     * `steps` moves of the chain the Context holds: a rejected move restores
-     * the Context, an accepted one leaves the proposal in it. Warm-up moves
-     * adapt the latent step size.
+     * Once per Context: the move engine on the access's device (a device copy
+     * of the flow off the CPU), the random generator from `seed` (0: random),
+     * statistics for `chains` chains. `who` names the integrator in errors.
      */
-    void run(OpenMM::ContextImpl& context, LatentMetropolisIntegrator& integrator, ContextConfiguration& configuration,
-             int steps, bool warmUp);
+    void initialize(const FlowModel& model, bool checkStereochemistry, int seed, int chains, const std::string& who);
 
-private:
-    LatentMoveEngine engine;
-    long long warmUpSteps = 0;  // counts adaptation steps within one warm-up
-};
-
-/** TSFParallelTemperingIntegrator's steps (ALGORITHMS.md, "Parallel tempering"). */
-class ParallelTemperingSteps {
-public:
-    ParallelTemperingSteps(const TSFParallelTemperingIntegrator& integrator, at::Device device);
     /**
-     * `steps` steps: flow moves of all replicas in one batch, then
-     * exchanges. Replica 0 is read from the Context at the start and written
-     * back at the end; the others live in the integrator's ReplicaState.
+     * `steps` steps, each settings.movesPerStep flow moves of every chain and
+     * then afterMoves (exchanges), if given. Chain 0 starts from the Context,
+     * chain r > 0 from positions[r] (nm). Energies are those of the
+     * integration force groups, evaluated in the Context, which is left
+     * exactly as it was after each evaluation. Afterwards positions and
+     * energies (kJ/mol) hold every chain's configuration and energy, and the
+     * Context holds chain 0. Warm-up steps adapt the latent step size
+     * towards the target.
+     *
+     * @return the latent step size after the steps
      */
-    void run(OpenMM::ContextImpl& context, TSFParallelTemperingIntegrator& integrator,
-             ContextConfiguration& configuration, ReplicaEnergies& energies, int steps, bool warmUp);
+    double run(OpenMM::ContextImpl& context, const FlowMoveSettings& settings,
+               std::vector<std::vector<OpenMM::Vec3>>& positions, std::vector<double>& energies, int steps,
+               std::optional<double> warmUpTarget, const std::function<void(ChainState&)>& afterMoves = nullptr);
+
+    /** The random generator; exchanges draw from it too, so a seed fixes a whole run. */
+    at::Generator& getGenerator() { return generator; }
+    /** Per chain. */
+    const std::vector<MoveStatistics>& getStatistics() const { return statistics; }
+    void resetStatistics();
+
+    /** Generator, statistics and warm-up position, for Context checkpoints. */
+    void writeState(std::ostream& stream) const;
+    void readState(std::istream& stream);
 
 private:
-    void moveReplicas(ChainState& state, TSFParallelTemperingIntegrator& integrator, ReplicaEnergies& energies,
-                      const at::Tensor& temperatures, bool warmUp);
-    void exchangeReplicas(ChainState& state, TSFParallelTemperingIntegrator& integrator);
+    double runSteps(OpenMM::ContextImpl& context, const FlowMoveSettings& settings,
+                    std::vector<std::vector<OpenMM::Vec3>>& positions, std::vector<double>& energies, int steps,
+                    std::optional<double> warmUpTarget, const std::function<void(ChainState&)>& afterMoves);
+    /** One flow move of every chain; returns the (adapted, during warm-up) latent step size. */
+    double moveChains(OpenMM::ContextImpl& context, ChainState& state, const FlowMoveSettings& settings,
+                      const at::Tensor& temperatures, double sigma, std::optional<double> warmUpTarget);
+    /** Potential energies (kJ/mol) [B] of x [B, N, 3] in the Context, +inf where OpenMM fails; the Context is restored. */
+    at::Tensor energiesInContext(OpenMM::ContextImpl& context, const at::Tensor& x, int forceGroups);
 
-    LatentMoveEngine engine;
-    long long warmUpSteps = 0;
+    std::unique_ptr<ContextAccess> access;
+    std::unique_ptr<LatentMoveEngine> engine;
+    at::Generator generator;
+    std::vector<MoveStatistics> statistics;
+    long long warmUpSteps = 0;  // adaptation steps since the current warm-up began
+    std::string who;
 };
 
 } // namespace OpenMMBG

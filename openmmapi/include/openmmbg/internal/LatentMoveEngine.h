@@ -19,6 +19,9 @@ struct ChainState {
     at::Tensor yn;        // [B, n] normalised coordinates
     at::Tensor logJ;      // [B] log J(y)
     at::Tensor energy;    // [B] potential energy, kJ/mol
+
+    /** Rows in the new order: row i becomes what row order[i] was. */
+    void reorder(const at::Tensor& order);
 };
 
 /** One proposal per chain, with everything the Metropolis test needs except the proposals' energies. */
@@ -30,13 +33,13 @@ struct LatentProposal {
     at::Tensor stereoFlip;    // [B] bool (only where in the domain)
     at::Tensor nonFinite;     // [B] bool (only where in the domain and stereo kept)
     at::Tensor valid;         // [B] bool: none of the above; the energy must decide
-    at::Tensor logRatio;      // [B] A' - A: log a without the energy term (ALGORITHMS.md)
+    at::Tensor logRatio;      // [B] A' - A: log a without the energy term (docs/math.md)
 };
 
 /**
  * The Metropolis logic of every flow move, written once for all platforms and
  * for any number of chains (rows), each at its own temperature
- * (ALGORITHMS.md, "Monte Carlo moves"):
+ * (docs/math.md, "Monte Carlo moves"):
  *   p ~ N(0, tau I) (Gibbs refresh), v = D^-1(y_n, p);
  *   random walk v' = v + sigma xi, or independence v' ~ N(0, tau I);
  *   log a = -(U' - U)/kT + A' - A with
@@ -47,7 +50,7 @@ struct LatentProposal {
  */
 class LatentMoveEngine {
 public:
-    /** On a device other than the CPU the engine works on its own copy of the flow (FlowModel::to). */
+    /** The engine works on its own copy of the flow, on `device` (FlowModel::clone, FlowModel::to). */
     LatentMoveEngine(const FlowModel& model, bool checkStereochemistry, at::Device device);
 
     const FlowModel& getModel() const { return model; }

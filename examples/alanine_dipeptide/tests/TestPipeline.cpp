@@ -1,0 +1,195 @@
+// The alanine dipeptide pipeline as a user runs it: a smoke run, a rerun that
+// reuses every finished stage, an interrupted training that resumes from its
+// checkpoint and keeps its log, and user mistakes answered by one clear line
+// and an exit code.
+
+#include "AlanineDipeptide.h"
+#include "TestSupport.h"
+#include "openmmbg/FlowModel.h"
+#include "openmmbg/FlowTrainer.h"
+#include "openmmbg/tools/DCDFile.h"
+#include "openmmbg/tools/ToySystems.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+using namespace OpenMMBG;
+using namespace OpenMMBG::testing;
+
+namespace {
+
+struct PipelineRun {
+    int status;
+    std::string output;  // stdout
+    std::string errors;  // stderr
+};
+
+std::string contents(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+PipelineRun runPipeline(const std::string& arguments) {
+    const std::string errorFile = temporaryPath(".stderr");
+    const std::string command = std::string(BG_PIPELINE_EXECUTABLE) + " " + arguments + " 2>" + errorFile;
+    FILE* pipe = popen(command.c_str(), "r");
+    PipelineRun run{-1, "", ""};
+    char buffer[4096];
+    while (size_t read = fread(buffer, 1, sizeof(buffer), pipe))
+        run.output.append(buffer, read);
+    const int status = pclose(pipe);
+    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    run.errors = contents(errorFile);
+    std::remove(errorFile.c_str());
+    return run;
+}
+
+bool fileExists(const std::string& path) {
+    struct stat info;
+    return stat(path.c_str(), &info) == 0;
+}
+
+int occurrences(const std::string& text, const std::string& word) {
+    int count = 0;
+    for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1))
+        count++;
+    return count;
+}
+
+void copyFile(const std::string& from, const std::string& to) {
+    std::ofstream(to, std::ios::binary) << contents(from);
+}
+
+const char* const MD_FILES[] = {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd"};
+
+/** A smoke run's folder, made once per test program. */
+const std::string& smokeRun() {
+    static const std::string folder = [] {
+        const std::string path = temporaryPath("_smoke");
+        PipelineRun run = runPipeline("--preset smoke --no-plots --output " + path);
+        EXPECT_EQ(run.status, 0) << run.output << run.errors;
+        return path;
+    }();
+    return folder;
+}
+
+} // namespace
+
+TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
+    std::string folder = temporaryPath("_pipeline") + "/results";  // a nested folder that does not exist yet
+    PipelineRun first = runPipeline("--preset smoke --output " + folder);
+    ASSERT_EQ(first.status, 0) << first.output << first.errors;
+    for (const char* file : {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd", "flow.bgflow", "training.csv",
+                             "flow600.csv", "flow300.csv", "mcmc300.csv", "pt300.csv", "summary.json", "summary.txt",
+                             "ramachandran.png", "phi_histograms.png", "energy_histograms.png"})
+        EXPECT_TRUE(fileExists(folder + "/" + file)) << file;
+    std::string summary = contents(folder + "/summary.json");
+    for (const char* key : {"dF_phi_md300", "dF_phi_pt300", "pt_exchange_acceptance", "mcmc_random_walk_acceptance",
+                            "flow300_ess", "rama_kl_pt300_vs_md300", "seconds_training"})
+        EXPECT_NE(summary.find(key), std::string::npos) << key;
+    std::string flow = contents(folder + "/flow.bgflow");
+
+    PipelineRun second = runPipeline("--preset smoke --no-plots --output " + folder);
+    ASSERT_EQ(second.status, 0) << second.output << second.errors;
+    EXPECT_EQ(occurrences(second.output, "reused"), 4) << second.output;  // MD, flow, Metropolis, PT
+    EXPECT_EQ(contents(folder + "/flow.bgflow"), flow);
+    // The reused stages report the same statistics.
+    std::string again = contents(folder + "/summary.json");
+    for (const char* key : {"\"pt_exchange_acceptance\"", "\"mcmc_random_walk_acceptance\""}) {
+        size_t a = summary.find(key), b = again.find(key);
+        ASSERT_NE(b, std::string::npos) << key;
+        EXPECT_EQ(summary.substr(a, summary.find('\n', a) - a), again.substr(b, again.find('\n', b) - b));
+    }
+}
+
+TEST(Pipeline, InterruptedTrainingResumesAndKeepsItsLog) {
+    // An interrupted run as it is left on disk: the MD files, a checkpoint after
+    // 20 maximum-likelihood steps, and a training.csv with one report from
+    // before the checkpoint and two from after it (made again on resuming).
+    const std::string folder = temporaryPath("_interrupted");
+    ASSERT_EQ(mkdir(folder.c_str(), 0755), 0);
+    for (const char* name : MD_FILES)
+        copyFile(smokeRun() + "/" + name, folder + "/" + name);
+    const alanine::Molecule molecule = alanine::loadMolecule(BG_DATA_DIR);
+    const alanine::TrainingPlan plan = alanine::presetNamed("smoke").plan;
+    const at::Tensor frames = readDcd(folder + "/md600.dcd", molecule.system->getNumParticles());
+    FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, "tsf", plan.flow, plan.temperature);
+    TrainerOptions options;
+    options.seed = plan.seed;
+    options.numThreads = 1;
+    FlowTrainer trainer(model, options);
+    trainer.setData(frames, plan.temperature);
+    TrainingStage ml;
+    ml.name = "ml";
+    ml.steps = 20;
+    ml.batchSize = plan.batchSize;
+    trainer.train(ml);
+    trainer.saveCheckpoint(folder + "/training.checkpoint");
+    const std::string header = "stage,step,loss,loss_ml,loss_kl,lambda,mean_reduced_energy,ess";
+    std::ofstream(folder + "/training.csv")
+        << header << "\nml,10,1,1,nan,0,nan,nan\nml,30,2,2,nan,0,nan,nan\nmixed,5,3,3,3,0,3,0.5\n";
+
+    PipelineRun run = runPipeline("--preset smoke --no-plots --output " + folder);
+    ASSERT_EQ(run.status, 0) << run.output << run.errors;
+    EXPECT_NE(run.output.find("resuming from"), std::string::npos) << run.output;
+    std::istringstream log(contents(folder + "/training.csv"));
+    std::vector<std::string> rows;
+    for (std::string row; std::getline(log, row);)
+        rows.push_back(row);
+    ASSERT_EQ(rows.size(), 4u) << contents(folder + "/training.csv");
+    EXPECT_EQ(rows[0], header);
+    EXPECT_EQ(rows[1], "ml,10,1,1,nan,0,nan,nan");  // before the checkpoint: kept
+    EXPECT_EQ(rows[2].substr(0, 6), "ml,40,");      // made again after resuming
+    EXPECT_EQ(rows[3].substr(0, 9), "mixed,20,");
+    EXPECT_FALSE(fileExists(folder + "/training.checkpoint"));  // removed once the flow is saved
+    EXPECT_FALSE(fileExists(folder + "/flow.bgflow.part"));
+}
+
+TEST(Pipeline, UserMistakesGetOneClearLineAndAnExitCode) {
+    struct Case {
+        std::string arguments;
+        int status;
+        std::string message;
+    };
+    DoubleWell well;
+    auto system = well.createSystem();
+    const std::string otherFlow = temporaryPath(".bgflow");
+    FlowModel::createCartesian(*system, {0, 1}, at::Tensor(), "tsf", FlowConfig(), 300.0).save(otherFlow);
+    const std::string output = temporaryPath("_mistakes");
+    const std::string aFile = temporaryPath("_a_file");
+    std::ofstream(aFile) << "";
+    // A results folder whose MD series have fewer frames than --preset long makes.
+    const std::string otherPreset = temporaryPath("_other_preset");
+    mkdir(otherPreset.c_str(), 0755);
+    for (const char* name : {"md600", "md300"})
+        std::ofstream(otherPreset + "/" + name + ".csv") << "phi,psi,energy\n-1.5,1.2,3.0\n-1.4,1.1,4.0\n";
+    std::ofstream(otherPreset + "/md600.dcd") << "";
+    const std::vector<Case> cases = {
+        {"--frobnicate", 2, "unknown option '--frobnicate'"},
+        {"--preset huge", 2, "unknown preset 'huge'"},
+        {"--output", 2, "needs a value"},
+        {"--output " + output + " --preset", 2, "option --preset needs a value"},
+        {"--output /proc/not-here", 2, "cannot create the output folder"},
+        {"--output " + aFile + "/results", 2, "cannot create the output folder"},
+        {"--preset long --no-plots --output " + otherPreset, 2, "belongs to another run"},
+        {"--preset smoke --data /nonexistent --output " + output, 1, "cannot open '/nonexistent/"},
+        {"--preset smoke --no-plots --flow /nonexistent.bgflow --output " + output, 1, "cannot open '/nonexistent.bgflow'"},
+        {"--preset smoke --no-plots --flow " + otherFlow + " --output " + output, 1, "made for another System"},
+    };
+    for (const Case& c : cases) {
+        PipelineRun run = runPipeline(c.arguments);
+        EXPECT_EQ(run.status, c.status) << c.arguments << "\n" << run.output << run.errors;
+        // One line on stderr, no crash.
+        EXPECT_EQ(run.errors.rfind("error: ", 0), 0u) << c.arguments << "\n" << run.errors;
+        EXPECT_EQ(occurrences(run.errors, "\n"), 1) << c.arguments << "\n" << run.errors;
+        EXPECT_NE(run.errors.find(c.message), std::string::npos) << c.arguments << "\n" << run.errors;
+        EXPECT_EQ(run.errors.find("terminate called"), std::string::npos) << run.errors;
+    }
+    // Inputs are checked before the results folder is made.
+    EXPECT_FALSE(fileExists(output)) << output;
+}

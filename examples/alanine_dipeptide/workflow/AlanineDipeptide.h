@@ -1,0 +1,154 @@
+#ifndef OPENMMBG_EXAMPLES_ALANINEDIPEPTIDE_H_
+#define OPENMMBG_EXAMPLES_ALANINEDIPEPTIDE_H_
+
+// The alanine dipeptide workflow shared by the pipeline and the benchmarks:
+// the molecule, MD runs, flow training and the sampling runs, each written
+// once.
+
+#include "openmmbg/FlowModel.h"
+#include "openmmbg/FlowTrainer.h"
+#include "openmmbg/tools/Metrics.h"
+#include "openmmbg/tools/MoleculeIO.h"
+
+#include <ATen/ATen.h>
+#include <openmm/System.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace OpenMMBG {
+namespace alanine {
+
+/** The System, the minimized structure and the backbone dihedrals. */
+struct Molecule {
+    std::unique_ptr<OpenMM::System> system;
+    PdbStructure structure;
+    BackboneDihedrals dihedrals;
+};
+
+/** Reads alanine_dipeptide_system.xml and alanine_dipeptide.pdb from `dataDirectory`. */
+Molecule loadMolecule(const std::string& dataDirectory);
+
+/** A sequence of configurations with what the analysis needs of each. */
+struct Samples {
+    at::Tensor x;          // [F, N, 3] nm (may be undefined when only angles are kept)
+    at::Tensor phi, psi;   // [F] rad
+    at::Tensor energy;     // [F] potential energy, kJ/mol
+    at::Tensor logWeight;  // [F] importance log-weights (flow samples only), else undefined
+};
+
+/** phi, psi and energies of configurations x [F, N, 3] evaluated with `energy` (kJ/mol; +inf where it fails). */
+Samples describe(const Molecule& molecule, const at::Tensor& x, const at::Tensor& energy);
+
+struct MDOptions {
+    double temperature = 300.0;       // K
+    double timestep = 0.001;          // ps
+    double friction = 1.0;            // 1/ps
+    long long equilibrationSteps = 20000;
+    long long steps = 1000000;        // production steps
+    int interval = 1000;              // steps between frames
+    int seed = 1;
+    std::string dcdPath;              // frames are also written here if not empty
+};
+
+/**
+ * Langevin MD (LangevinMiddleIntegrator, Reference platform, one thread) from
+ * the minimized structure. `progress` receives the fraction done.
+ */
+Samples runMD(const Molecule& molecule, const MDOptions& options,
+              const std::function<void(double)>& progress = nullptr);
+
+/** Writes the per-frame series (phi, psi, energy, log-weight) as CSV. */
+void writeSeries(const Samples& samples, const std::string& path);
+/**
+ * Writes `text` to path + ".part" and renames it to `path`: the file appears
+ * complete or not at all, so a rerun never reuses half of an interrupted one.
+ */
+void writeAtomically(const std::string& path, const std::string& text);
+/** Reads a CSV written by writeSeries (x stays undefined). */
+Samples readSeries(const std::string& path);
+
+/** What a trained flow is made of and how long each stage runs. */
+struct TrainingPlan {
+    FlowConfig flow;
+    double temperature = 600.0;  // K: the data's temperature, and T_ref
+    long long mlSteps = 3000;
+    long long mixedSteps = 1000;
+    double mixedLambda = 0.2;    // KL weight at the end of the mixed stage (ramped from 0)
+    long long batchSize = 256;
+    // Both stages decay their learning rate (cosine) to a tenth or less: at a
+    // constant rate the flow keeps too much mass outside the data's basins.
+    double learningRate = 1e-3;        // ML stage, decaying to mlFinalLearningRate
+    double mlFinalLearningRate = 1e-4;
+    double mixedLearningRate = 3e-4;   // mixed stage, decaying to a tenth of it
+    double energyCut = 1000.0;   // kT, the bridge's linear-log cut
+    int threads = 1;             // LibTorch threads
+    int seed = 1;
+};
+
+/**
+ * Trains a TSF on frames [F, N, 3] sampled at plan.temperature: maximum
+ * likelihood, then a mixed stage whose KL part uses the energy bridge.
+ * With a checkpoint path the run resumes where an interrupted one stopped;
+ * `resumed`, if set, is then called with the trainer as the checkpoint left it.
+ */
+FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const TrainingPlan& plan,
+                    const std::string& checkpointPath, const std::function<void(const TrainingProgress&)>& progress,
+                    const std::function<void(const FlowTrainer&)>& resumed = nullptr);
+
+/** Flow samples at T with their energies and importance weights (the frame of the minimized structure). */
+Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temperature, int count, int seed);
+
+/** One Monte Carlo run's samples and statistics. */
+struct ChainResult {
+    Samples samples;
+    double seconds = 0;
+    long long energyEvaluations = 0;
+    std::vector<double> acceptance;          // per replica: random walk
+    std::vector<double> independence;        // per replica: independence
+    std::vector<double> exchangeAcceptance;  // per pair (PT only)
+    long long roundTrips = 0;                // PT only
+    double latentStepSize = 0;               // after warm-up
+};
+
+struct ChainOptions {
+    double latentStepSize = 0.05;
+    double independenceProbability = 0.1;
+    int warmUpSteps = 1000;
+    double targetAcceptance = 0.3;
+    long long steps = 20000;
+    int interval = 1;  // steps between recorded samples
+    int seed = 1;
+};
+
+/** LatentMetropolisIntegrator at T from the minimized structure (Reference platform). */
+ChainResult runLatentMetropolis(const Molecule& molecule, const FlowModel& model, double temperature,
+                                const ChainOptions& options, const std::function<void(double)>& progress = nullptr);
+
+/** TSFParallelTemperingIntegrator on `ladder` (Reference platform); the samples are those of T_1. */
+ChainResult runParallelTempering(const Molecule& molecule, const FlowModel& model, const std::vector<double>& ladder,
+                                 const ChainOptions& options, const std::function<void(double)>& progress = nullptr);
+
+/** Number of sign changes of phi along a series. */
+long long phiTransitions(const at::Tensor& phi);
+
+/** The pipeline's settings, per preset (default, long, smoke). */
+struct Preset {
+    long long mdSteps = 0;   // per temperature, 1 fs steps
+    int mdInterval = 100;    // steps between frames
+    TrainingPlan plan;
+    int flowSamples = 0;
+    ChainOptions chain;      // LatentMetropolisIntegrator
+    ChainOptions pt;         // TSFParallelTemperingIntegrator
+    int replicas = 5;
+};
+
+/** The named preset; std::invalid_argument for an unknown name. */
+Preset presetNamed(const std::string& name);
+
+} // namespace alanine
+} // namespace OpenMMBG
+
+#endif

@@ -1,0 +1,84 @@
+#ifndef OPENMMBG_METRICS_H_
+#define OPENMMBG_METRICS_H_
+
+#include "openmmbg/tools/MoleculeIO.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <vector>
+
+namespace OpenMMBG {
+
+/**
+ * Kish effective sample size as a fraction of the sample count,
+ * (sum w)^2 / sum w^2 / N, from log-weights [N] (non-finite entries count as
+ * weight 0). With clipFraction > 0 the largest clipFraction of the weights are
+ * lowered to the weight at that quantile first (docs/math.md: 1e-4).
+ */
+double kishEffectiveSampleSize(const at::Tensor& logWeights, double clipFraction = 0.0);
+
+/**
+ * Estimate of KL(q || p) from log-weights log p~ - log q of samples drawn
+ * from q: log mean exp(w) - mean(w), which needs no normalising constant and
+ * is >= 0.
+ */
+double klEstimateFromLogWeights(const at::Tensor& logWeights);
+
+/** The four atoms of each backbone dihedral of a peptide with one central residue. */
+struct BackboneDihedrals {
+    std::array<int, 4> phi;  // C(prev)-N-CA-C
+    std::array<int, 4> psi;  // N-CA-C-N(next)
+    /** phi and psi of the residue `residueName` (e.g. "ALA"), by atom names; throws if atoms are missing. */
+    static BackboneDihedrals find(const PdbStructure& structure, const std::string& residueName = "ALA");
+};
+
+/** Dihedral angles (rad, (-pi, pi]) [B] of configurations x [B, N, 3]. */
+at::Tensor dihedralAngles(const at::Tensor& x, const std::array<int, 4>& atoms);
+
+/** Normalised 2D histogram [bins, bins] of angle pairs over [-pi, pi)^2, optionally weighted. */
+at::Tensor ramachandranHistogram(const at::Tensor& phi, const at::Tensor& psi, int bins = 64,
+                                 const at::Tensor& weights = at::Tensor());
+
+/** KL(reference || model) of two histograms, each normalised after adding eps to every bin. */
+double histogramKL(const at::Tensor& reference, const at::Tensor& model, double eps = 1e-10);
+
+/** A value with its statistical error. */
+struct Estimate {
+    double value;
+    double error;
+};
+
+/**
+ * dF = -ln(P(phi > 0) / P(phi < 0)) in kT from a time series of phi (rad),
+ * with the error from block averaging of the indicator phi > 0 over
+ * `blocks` blocks, propagated to dF.
+ */
+Estimate phiFreeEnergyDifference(const at::Tensor& phi, int blocks = 20);
+
+/**
+ * dF = -ln(P(phi > 0) / P(phi < 0)) in kT from independent samples of phi
+ * (rad) with importance log-weights (undefined: equal weights; non-finite
+ * entries weigh 0). The error is that of the weighted fraction,
+ * sqrt(f (1 - f) / n_eff) with n_eff the Kish effective sample size,
+ * propagated to dF. With no weight on one side the value is +-inf, the error inf.
+ */
+Estimate weightedPhiFreeEnergyDifference(const at::Tensor& phi, const at::Tensor& logWeights = at::Tensor());
+
+/**
+ * The Ramachandran KL divergence of the metrics (docs/math.md):
+ * KL(reference || model) of 64 x 64 histograms over [-pi, pi)^2 with eps
+ * 1e-10, the model's samples weighted by exp(logWeights) if given.
+ */
+double ramachandranKL(const at::Tensor& referencePhi, const at::Tensor& referencePsi, const at::Tensor& phi,
+                      const at::Tensor& psi, const at::Tensor& logWeights = at::Tensor());
+
+/** Block-averaged mean of a time series [T] with the standard error from `blocks` blocks. */
+Estimate blockAverage(const at::Tensor& series, int blocks = 20);
+
+/** Integrated autocorrelation time (in steps) of a time series, with Sokal's automatic window (c = 5). */
+double integratedAutocorrelationTime(const at::Tensor& series);
+
+} // namespace OpenMMBG
+
+#endif
