@@ -26,6 +26,8 @@ struct FlowConfig {
     int hiddenWidth;
     double outputInitScale;
     uint64_t seed;
+    int splineBins;
+    double splineTailBound;
 };
 
 /**

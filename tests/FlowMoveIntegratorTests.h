@@ -128,6 +128,10 @@ TEST_F(LatentMetropolisOnPlatform, TrainedFlowConvergesFromOneWell) {
                                properties());
 }
 
+TEST_F(LatentMetropolisOnPlatform, SplineFlowIsExactOnATorsionChain) {
+    expectExactTorsionMarginalWithSplineMoves(testPlatform().name, properties());
+}
+
 TEST_F(LatentMetropolisOnPlatform, FixedSeedReproducesARun) {
     DoubleWell well;
     auto system = well.createSystem();

@@ -17,6 +17,7 @@
 
 #include <ATen/ATen.h>
 #include <openmm/System.h>
+#include <openmm/Vec3.h>
 
 #include <map>
 #include <memory>
@@ -51,6 +52,10 @@ struct StationarityCheck {
  */
 StationarityCheck checkStationarity(const std::vector<std::vector<double>>& chains, const StratifiedStarts& starts,
                                     const DoubleWell& well, double temperature);
+/** The same for chains started in strata of known probability, against given bins and their exact probabilities. */
+StationarityCheck checkStationarity(const std::vector<std::vector<double>>& chains, const std::vector<int>& stratum,
+                                    const std::vector<double>& stratumProbability, const std::vector<double>& edges,
+                                    const std::vector<double>& expected);
 
 /**
  * The same comparison for one long chain that crosses the barrier often:
@@ -59,6 +64,9 @@ StationarityCheck checkStationarity(const std::vector<std::vector<double>>& chai
  */
 StationarityCheck checkBlockAverages(const std::vector<double>& chain, const DoubleWell& well, double temperature,
                                      int blocks = 20);
+/** The same against given bins (edges) and their exact probabilities. */
+StationarityCheck checkBlockAverages(const std::vector<double>& chain, const std::vector<double>& edges,
+                                     const std::vector<double>& expected, int blocks = 20);
 
 /** Number of sign changes of x along a chain. */
 int countCrossings(const std::vector<double>& chain);
@@ -92,6 +100,41 @@ void expectStationaryLatentMetropolis(const FlowModel& model, double sigma, doub
  */
 void expectDoubleWellFreeEnergy(const FlowModel& model, double temperature, int seed, const std::string& platform,
                                 const PlatformProperties& properties = PlatformProperties());
+
+/**
+ * Four atoms in a chain with harmonic bonds and angles and a torsion energy
+ * u(phi) = 1.5 (1 + cos phi) + 2 (1 + cos 2 phi) kT at 300 K, with two wells
+ * near +-1.8 rad and barriers of 4 kT (through pi) and 7 kT (through 0).
+ * The volume element of internal coordinates does not depend on the
+ * torsion, so its exact marginal is exp(-u(phi)) on [-pi, pi).
+ */
+struct TorsionChain {
+    static constexpr double BOND = 0.15, ANGLE = 1.9;         // nm, rad
+    static constexpr double BOND_K = 5000.0, ANGLE_K = 100.0;  // kJ/mol/nm^2, kJ/mol/rad^2
+    std::unique_ptr<OpenMM::System> system;
+    std::vector<OpenMM::Vec3> positions;  // nm, with torsion `phi`
+
+    explicit TorsionChain(double phi);
+    static double reducedTorsionEnergy(double phi);
+    /** Exact probabilities of the torsion bins between `edges` (rad), by quadrature. */
+    static std::vector<double> binProbabilities(const std::vector<double>& edges);
+    /** The same for a bond length (nm), r^2 exp(-k (r - r0)^2 / 2kT). */
+    static std::vector<double> bondBinProbabilities(const std::vector<double>& edges);
+    /** Independent exact torsions at 300 K (rad). */
+    static std::vector<double> sampleTorsions(int count, at::Generator& generator);
+    /** Exact configurations [count, 4, 3] with these torsions (bonds and angles drawn exactly), in the frame of `positions`. */
+    at::Tensor sampleExact(const std::vector<double>& torsions, at::Generator& generator) const;
+};
+
+/**
+ * An untrained spline flow with random splines on TorsionChain and
+ * LatentMetropolisIntegrator chains of 150 moves at 300 K from exact starts
+ * (30 per well; random walks wrapped on the circle, independence moves from
+ * the uniform torsion prior): the histograms of the torsion and of a bond
+ * must match their exact marginals within the errors of independent chains.
+ */
+void expectExactTorsionMarginalWithSplineMoves(const std::string& platform,
+                                               const PlatformProperties& properties = PlatformProperties());
 
 // A harmonic oscillator with a flow that is exact for it at every temperature.
 

@@ -1,9 +1,12 @@
-// RealNVP and TSF flows and the FlowModel around them.
+// RealNVP, TSF and spline flows and the FlowModel around them.
 
 #include "TestSupport.h"
 #include "openmmbg/FlowModel.h"
+#include "openmmbg/InternalCoordinates.h"
 #include "openmmbg/RealNVPFlow.h"
+#include "openmmbg/SplineFlow.h"
 #include "openmmbg/TSFFlow.h"
+#include "openmmbg/internal/RationalQuadraticSpline.h"
 
 #include <gtest/gtest.h>
 #include <openmm/CustomExternalForce.h>
@@ -13,6 +16,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 
 using namespace OpenMMBG;
 using namespace OpenMMBG::testing;
@@ -123,6 +127,118 @@ TEST(TSFFlow, LogDetIsConstantOverInputs) {
     EXPECT_GT((varying.max() - varying.min()).item<double>(), 1e-3);
 }
 
+/** Three real and three circular coordinates, interleaved, with random networks. */
+SplineFlow mixedSplineFlow(uint64_t seed) {
+    FlowConfig config = randomFlow(seed, 3, 16);
+    config.splineBins = 6;
+    config.splineTailBound = 3.0;
+    return SplineFlow(6, {false, true, false, true, true, false}, config);
+}
+
+TEST(SplineFlow, IsInvertibleOnTheLineAndTheCircle) {
+    SplineFlow flow = mixedSplineFlow(30);
+    // Real entries partly beyond the splines' interval [-3, 3]; circular ones anywhere on [-pi, pi).
+    at::Tensor v = flow.wrapLatent(randomInput(64, 6, 31) * 2.5);
+    auto [gamma, logDet] = flow.forward(v);
+    auto [back, logDetInverse] = flow.inverse(gamma);
+    EXPECT_LT(maxAbs(wrapAngle(back - v)), 1e-9);
+    EXPECT_LT(maxAbs(logDet + logDetInverse), 1e-9);
+    at::Tensor angles = gamma.index_select(1, at::tensor({1, 3, 4}, at::kLong));
+    EXPECT_GE(angles.min().item<double>(), -M_PI);
+    EXPECT_LT(angles.max().item<double>(), M_PI);
+    EXPECT_GT(maxAbs(gamma - v), 1e-2);  // not the identity
+    EXPECT_FALSE(at::isfinite(logDet).logical_not().any().item<bool>());
+}
+
+TEST(SplineFlow, LogDetMatchesAutograd) {
+    SplineFlow flow = mixedSplineFlow(32);
+    expectLogDetMatchesAutograd(flow);
+}
+
+TEST(SplineFlow, StartsAsTheIdentityAndCircularSplinesCloseSmoothly) {
+    // Default output layers are zero: the identity, log-det 0.
+    FlowConfig config;
+    config.numBlocks = 2;
+    config.hiddenLayers = 1;
+    config.hiddenWidth = 8;
+    SplineFlow identity(4, {true, false, true, false}, config);
+    at::Tensor v = identity.wrapLatent(randomInput(20, 4, 33) * 2);
+    auto [gamma, logDet] = identity.forward(v);
+    EXPECT_LT(maxAbs(wrapAngle(gamma - v)), 1e-12);
+    EXPECT_LT(maxAbs(logDet), 1e-12);
+    // A random circular spline: continuous across the cut, with the same slope on both sides.
+    const int64_t bins = 5;
+    at::Tensor params = randomInput(1, 3 * bins, 34).reshape({1, 1, 3 * bins});
+    at::Tensor circular = at::ones({1}, at::kBool);
+    const double h = 1e-6;
+    auto map = [&](double angle) {
+        return rationalQuadraticSpline(at::full({1, 1}, angle, at::kDouble), params, circular, 1.0, false);
+    };
+    auto [low, lowLog] = map(-M_PI + h);
+    auto [high, highLog] = map(M_PI - h);
+    EXPECT_LT(std::abs(wrapAngle(low - high).item<double>()), 1e-4);  // 2h times the slopes
+    EXPECT_NEAR(lowLog.item<double>(), highLog.item<double>(), 1e-4);
+    EXPECT_GT(std::abs(lowLog.item<double>()), 1e-3);  // a slope other than 1: the check has teeth
+    // The real splines are the identity beyond their interval.
+    at::Tensor real = at::zeros({1}, at::kBool);
+    auto [far, farLog] = rationalQuadraticSpline(at::full({1, 1}, 4.5, at::kDouble), params, real, 4.0, false);
+    EXPECT_EQ(far.item<double>(), 4.5);
+    EXPECT_EQ(farLog.item<double>(), 0.0);
+    expectMessage([&] { rationalQuadraticSpline(at::zeros({1, 1}, at::kDouble), at::zeros({1, 1, 4}, at::kDouble),
+                                                real, 1.0, false); },
+                  "3K");
+}
+
+TEST(SplineFlow, SamplesFollowItsDensityOnTheCircle) {
+    // One real and one circular coordinate: the circular marginal of the
+    // flow's density, by quadrature over the real one, against a histogram
+    // of the flow's own samples.
+    FlowConfig config = randomFlow(40, 2, 16);
+    config.splineBins = 5;
+    config.splineTailBound = 3.0;
+    SplineFlow flow(2, {false, true}, config);
+    at::NoGradGuard noGrad;
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(41);
+    const at::Tensor one = at::ones({1}, at::kDouble);
+    const int64_t count = 400000;
+    at::Tensor angles = flow.forward(flow.priorFromNormal(at::randn({count, 2}, generator, at::kDouble), one))
+                            .first.select(1, 1);
+    const int bins = 16, grid = 64, realPoints = 4000;
+    at::Tensor real = at::linspace(-12, 12, realPoints, at::kDouble);
+    std::vector<double> expected(bins, 0.0), observed(bins, 0.0);
+    for (int b = 0; b < bins; b++) {
+        for (int g = 0; g < grid; g++) {
+            const double angle = -M_PI + 2 * M_PI * (b * grid + g + 0.5) / (bins * grid);
+            at::Tensor gamma = at::stack({real, at::full_like(real, angle)}, 1);
+            auto [v, logDet] = flow.inverse(gamma);
+            const double density = at::exp(flow.logPrior(v, one) + logDet).sum().item<double>() * (24.0 / (realPoints - 1));
+            expected[b] += density * 2 * M_PI / (bins * grid);
+        }
+        const double low = -M_PI + 2 * M_PI * b / bins, high = low + 2 * M_PI / bins;
+        observed[b] = ((angles >= low) & (angles < high)).sum().item<int64_t>() / (double) count;
+    }
+    double total = 0;
+    for (int b = 0; b < bins; b++) {
+        total += expected[b];
+        const double error = std::sqrt(expected[b] * (1 - expected[b]) / count);
+        EXPECT_NEAR(observed[b], expected[b], 4.5 * error) << "bin " << b;
+    }
+    EXPECT_NEAR(total, 1.0, 1e-3);
+}
+
+TEST(SplineFlow, PriorIsUniformOnTorsionsAndGaussianElsewhere) {
+    SplineFlow flow = mixedSplineFlow(35);
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(36);
+    at::Tensor v = flow.priorFromNormal(at::randn({100000, 6}, generator, at::kDouble), at::full({1}, 2.0, at::kDouble));
+    at::Tensor angles = v.select(1, 1), real = v.select(1, 0);
+    EXPECT_NEAR(angles.mean().item<double>(), 0.0, 0.03);
+    EXPECT_NEAR(angles.var().item<double>(), M_PI * M_PI / 3, 0.05);  // uniform on [-pi, pi)
+    EXPECT_NEAR(real.var().item<double>(), 2.0, 0.05);                 // N(0, tau)
+    at::Tensor one = at::tensor({0.5, 1.0, -0.5, 2.0, -3.0, 0.0}, at::kDouble).reshape({1, 6});
+    const double expected = 3 * -std::log(2 * M_PI) - (0.25 + 0.25 + 0) / (2 * 2.0) - 1.5 * std::log(2 * M_PI * 2.0);
+    EXPECT_NEAR(flow.logPrior(one, at::full({1}, 2.0, at::kDouble)).item<double>(), expected, 1e-12);
+}
+
 TEST(FlowModel, TSFScalesExactlyWithTemperature) {
     // log q_tau(gamma) = log q_1(gamma) / tau + const for every gamma.
     AlanineDipeptide molecule = loadAlanineDipeptide();
@@ -130,20 +246,20 @@ TEST(FlowModel, TSFScalesExactlyWithTemperature) {
     at::Tensor gamma = randomInput(40, model.getLatentDim(), 10);
     auto [v, logDetInverse] = model.inverse(gamma);
     for (double tau : {0.5, 2.0, 5.0}) {
-        at::Tensor difference = FlowModel::logModel(v, -logDetInverse, tau) - FlowModel::logModel(v, -logDetInverse, 1.0) / tau;
+        at::Tensor difference = model.logModel(v, -logDetInverse, tau) - model.logModel(v, -logDetInverse, 1.0) / tau;
         EXPECT_LT((difference.max() - difference.min()).item<double>(), 1e-9) << "tau " << tau;
     }
     // RealNVP on internal coordinates is not steerable: the same check fails.
     FlowModel realnvp = alanineModel("realnvp", molecule);
     at::Tensor g = randomInput(40, realnvp.getLatentDim(), 11);
     auto [w, logDetInverse2] = realnvp.inverse(g);
-    at::Tensor difference = FlowModel::logModel(w, -logDetInverse2, 2.0) - FlowModel::logModel(w, -logDetInverse2, 1.0) / 2.0;
+    at::Tensor difference = model.logModel(w, -logDetInverse2, 2.0) - model.logModel(w, -logDetInverse2, 1.0) / 2.0;
     EXPECT_GT((difference.max() - difference.min()).item<double>(), 1e-3);
 }
 
 TEST(FlowModel, SampleAndLogProbAgree) {
     AlanineDipeptide molecule = loadAlanineDipeptide();
-    for (const std::string type : {"realnvp", "tsf"}) {
+    for (const std::string type : {"realnvp", "tsf", "spline"}) {
         FlowModel model = alanineModel(type, molecule);
         at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(12);
         at::NoGradGuard noGrad;
@@ -161,6 +277,29 @@ TEST(FlowModel, SampleAndLogProbAgree) {
             expected = expected - FlowModel::logPrior(momenta, model.tau(450.0));
         EXPECT_LT(maxAbs(logp.index_select(0, inside) - expected.index_select(0, inside)), 1e-7) << type;
     }
+}
+
+TEST(FlowModel, SplineModelSeesTorsionsAsAnglesAndRoundTrips) {
+    AlanineDipeptide molecule = loadAlanineDipeptide();
+    FlowModel model = alanineModel("spline", molecule, 37);
+    auto& coordinates = dynamic_cast<const InternalCoordinates&>(model.getCoordinates());
+    const int torsions = coordinates.getNumTorsions(), first = model.getNumCoordinates() - torsions;
+    // Torsions t in [c, c + 2 pi) become t - (c + pi) in [-pi, pi).
+    EXPECT_TRUE(at::allclose(model.getShift().narrow(0, first, torsions), coordinates.getTorsionCuts() + M_PI));
+    EXPECT_TRUE(at::equal(model.getScale().narrow(0, first, torsions), at::ones({torsions}, at::kDouble)));
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(38);
+    at::NoGradGuard noGrad;
+    FlowSample sample = model.sample(64, 600.0, generator);
+    at::Tensor angles = sample.gamma.narrow(1, first, torsions);
+    EXPECT_GE(angles.min().item<double>(), -M_PI);
+    EXPECT_LT(angles.max().item<double>(), M_PI);
+    // A saved and loaded spline flow is the same map.
+    std::stringstream bytes;
+    model.save(bytes);
+    FlowModel loaded = FlowModel::load(bytes, "a stream");
+    EXPECT_EQ(loaded.getFlow().getTypeName(), "spline");
+    at::Tensor x = perturbedFrames(molecule.positions(), 8, 0.01, 39);
+    EXPECT_TRUE(at::equal(model.logProb(x, 450.0, generator), loaded.logProb(x, 450.0, generator)));
 }
 
 TEST(FlowModel, SaveLoadRoundTrip) {

@@ -192,6 +192,17 @@ TEST(LatentMetropolis, BadInputIsRefusedClearly) {
     expectMessage([&] { LatentMetropolisIntegrator(model, 300.0, -0.1); }, "latent step size");
     expectMessage([&] { LatentMetropolisIntegrator(model, 300.0, 0.5, 1.5); }, "independence probability");
     expectMessage([&] { LatentMetropolisIntegrator("/nonexistent.flow", 300.0, 0.5); }, "cannot open");
+    {
+        // A flow whose weights diverged is refused, and so is a file of it.
+        FlowModel diverged = model.clone();
+        at::NoGradGuard noGrad;
+        diverged.getFlow().parameters()[0].view(-1)[0].fill_(std::nan(""));
+        expectMessage([&] { LatentMetropolisIntegrator(diverged, 300.0, 0.5); }, "NaN or infinite");
+        const std::string path = temporaryPath(".bgflow");
+        diverged.save(path);
+        expectMessage([&] { FlowModel::load(path); }, "not finite");
+        std::remove(path.c_str());
+    }
     LatentMetropolisIntegrator integrator(model, 300.0, 0.5);
     expectMessage([&] { integrator.setTemperature(-1); }, "temperature");
     EXPECT_EQ(integrator.getTemperature(), 300.0);

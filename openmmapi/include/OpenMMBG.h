@@ -16,6 +16,7 @@
 #include "openmmbg/Positions.h"
 #include "openmmbg/RealNVPFlow.h"
 #include "openmmbg/ReplicaExchange.h"
+#include "openmmbg/SplineFlow.h"
 #include "openmmbg/Stereochemistry.h"
 #include "openmmbg/TSFFlow.h"
 #include "openmmbg/TSFParallelTemperingIntegrator.h"

@@ -1,6 +1,7 @@
 #include "openmmbg/Flow.h"
 
 #include "openmmbg/RealNVPFlow.h"
+#include "openmmbg/SplineFlow.h"
 #include "openmmbg/TSFFlow.h"
 #include "openmmbg/internal/FlowState.h"
 #include "openmmbg/internal/TensorChecks.h"
@@ -26,6 +27,22 @@ int64_t Flow::getNumParameters() const {
     for (const at::Tensor& p : parameters())
         count += p.numel();
     return count;
+}
+
+at::Tensor Flow::logPrior(const at::Tensor& v, const at::Tensor& tau) const {
+    const at::Tensor t = tau.to(v.options()).reshape({-1, 1});
+    return (-(v * v) / (2 * t) - 0.5 * at::log(2 * M_PI * t)).sum(1);
+}
+
+at::Tensor Flow::priorFromNormal(const at::Tensor& z, const at::Tensor& tau) const {
+    return z * at::sqrt(tau.to(z.options()).reshape({-1, 1}));
+}
+
+bool Flow::hasFiniteParameters() const {
+    for (const at::Tensor& p : parameters())
+        if (!at::isfinite(p).all().item<bool>())
+            return false;
+    return true;
 }
 
 void Flow::checkInput(const at::Tensor& input, const char* where) const {
@@ -66,8 +83,10 @@ std::shared_ptr<Flow> Flow::loadState(const std::string& typeName, const TensorM
         flow = std::make_shared<RealNVPFlow>(numCoordinates, config);
     else if (typeName == "tsf")
         flow = std::make_shared<TSFFlow>(numCoordinates, config);
+    else if (typeName == "spline")
+        flow = SplineFlow::loadArchitecture(numCoordinates, config, state, prefix);
     else
-        throw OpenMMException("Flow: unknown flow type '" + typeName + "' (known: realnvp, tsf)");
+        throw OpenMMException("Flow: unknown flow type '" + typeName + "' (known: realnvp, tsf, spline)");
     // Copy the saved weights into the freshly built networks, in parameter order.
     at::NoGradGuard noGrad;
     std::vector<at::Tensor> parameters = flow->parameters();

@@ -3,6 +3,7 @@
 #include "openmmbg/CartesianCoordinates.h"
 #include "openmmbg/InternalCoordinates.h"
 #include "openmmbg/RealNVPFlow.h"
+#include "openmmbg/SplineFlow.h"
 #include "openmmbg/TSFFlow.h"
 #include "openmmbg/internal/MLP.h"
 #include "openmmbg/internal/TensorChecks.h"
@@ -24,12 +25,16 @@ namespace {
 
 const char* FORMAT_NAME = "openmm-bg-flow";
 
-std::shared_ptr<Flow> makeFlow(const std::string& flowType, int numCoordinates, const FlowConfig& config) {
+std::shared_ptr<Flow> makeFlow(const std::string& flowType, const CoordinateTransform& coordinates,
+                               const FlowConfig& config) {
+    const int n = coordinates.getNumCoordinates();
     if (flowType == "tsf")
-        return std::make_shared<TSFFlow>(numCoordinates, config);
+        return std::make_shared<TSFFlow>(n, config);
     if (flowType == "realnvp")
-        return std::make_shared<RealNVPFlow>(numCoordinates, config);
-    throw OpenMMException("FlowModel: unknown flow type '" + flowType + "' (use \"tsf\" or \"realnvp\")");
+        return std::make_shared<RealNVPFlow>(n, config);
+    if (flowType == "spline")
+        return std::make_shared<SplineFlow>(n, coordinates.circularCoordinates(), config);
+    throw OpenMMException("FlowModel: unknown flow type '" + flowType + "' (use \"tsf\", \"realnvp\" or \"spline\")");
 }
 
 /** Mean and standard deviation of each coordinate of y [B, n]. */
@@ -82,8 +87,14 @@ FlowModel FlowModel::createForMolecule(const OpenMM::System& system, const at::T
     checkFrames(frames, system.getNumParticles(), "FlowModel::createForMolecule");
     coordinates->placeTorsionCuts(frames);
     auto [shift, scale] = fitNormalization(coordinates->forward(frames).first);
-    return FlowModel(coordinates, shift, scale, makeFlow(flowType, coordinates->getNumCoordinates(), config),
-                     referenceTemperature, SystemFingerprint::of(system));
+    std::shared_ptr<Flow> flow = makeFlow(flowType, *coordinates, config);
+    if (flowType == "spline") {
+        // A spline flow sees each torsion as an angle on [-pi, pi): t - (cut + pi).
+        const int torsions = coordinates->getNumTorsions(), first = coordinates->getNumCoordinates() - torsions;
+        shift.narrow(0, first, torsions).copy_(coordinates->getTorsionCuts() + M_PI);
+        scale.narrow(0, first, torsions).fill_(1.0);
+    }
+    return FlowModel(coordinates, shift, scale, flow, referenceTemperature, SystemFingerprint::of(system));
 }
 
 FlowModel FlowModel::createCartesian(const OpenMM::System& system, const std::vector<int>& coordinateIndices,
@@ -97,7 +108,7 @@ FlowModel FlowModel::createCartesian(const OpenMM::System& system, const std::ve
         checkFrames(frames, system.getNumParticles(), "FlowModel::createCartesian");
         std::tie(shift, scale) = fitNormalization(coordinates->forward(frames).first);
     }
-    return FlowModel(coordinates, shift, scale, makeFlow(flowType, n, config), referenceTemperature,
+    return FlowModel(coordinates, shift, scale, makeFlow(flowType, *coordinates, config), referenceTemperature,
                      SystemFingerprint::of(system));
 }
 
@@ -130,8 +141,17 @@ at::Tensor FlowModel::logPrior(const at::Tensor& v, double tau) {
     return -(v * v).sum(1) / (2 * tau) - 0.5 * d * std::log(2 * M_PI * tau);
 }
 
-at::Tensor FlowModel::logModel(const at::Tensor& v, const at::Tensor& logDetForward, double tau) {
-    return logPrior(v, tau) - logDetForward;
+at::Tensor FlowModel::logLatentPrior(const at::Tensor& v, double tau) const {
+    return flow->logPrior(v, at::full({1}, tau, v.options()));
+}
+
+at::Tensor FlowModel::logModel(const at::Tensor& v, const at::Tensor& logDetForward, double tau) const {
+    return logLatentPrior(v, tau) - logDetForward;
+}
+
+at::Tensor FlowModel::drawLatent(int64_t count, double temperature, at::Generator& generator) const {
+    at::Tensor z = at::randn({count, getLatentDim()}, generator, at::kDouble);
+    return flow->priorFromNormal(z, at::full({1}, tau(temperature), z.options()));
 }
 
 at::Tensor FlowModel::logTarget(const at::Tensor& gamma, const at::Tensor& reducedEnergy, const at::Tensor& logJ,
@@ -162,9 +182,7 @@ FlowSample FlowModel::decode(const at::Tensor& latent, double temperature, const
 
 FlowSample FlowModel::sample(int64_t count, double temperature, at::Generator& generator,
                              const at::Tensor& external) const {
-    const double t = tau(temperature);
-    at::Tensor v = at::randn({count, getLatentDim()}, generator, at::kDouble) * std::sqrt(t);
-    return decode(v, temperature, external);
+    return decode(drawLatent(count, temperature, generator), temperature, external);
 }
 
 at::Tensor FlowModel::logProb(const at::Tensor& x, double temperature, at::Generator& generator,
@@ -182,7 +200,7 @@ at::Tensor FlowModel::logProb(const at::Tensor& x, double temperature, at::Gener
         logMomenta = logPrior(p, t);
     }
     auto [v, logDetInverse] = flow->inverse(gamma);
-    at::Tensor logq = logPrior(v, t) + logDetInverse;
+    at::Tensor logq = logLatentPrior(v, t) + logDetInverse;
     if (logMomenta.defined())
         logq = logq - logMomenta;
     at::Tensor y = denormalize(yn);
@@ -224,6 +242,13 @@ void FlowModel::save(const std::string& path) const {
 }
 
 FlowModel FlowModel::load(std::istream& stream, const std::string& description) {
+    FlowModel model = read(stream, description);
+    if (!model.getFlow().hasFiniteParameters())
+        throw OpenMMException("FlowModel::load: " + description + " holds weights that are not finite (NaN or inf)");
+    return model;
+}
+
+FlowModel FlowModel::read(std::istream& stream, const std::string& description) {
     torch::serialize::InputArchive archive;
     TensorMap state;
     std::string coordinatesType, flowType, text;
@@ -314,7 +339,7 @@ FlowModel FlowModel::to(at::Device device) const {
 FlowModel FlowModel::clone() const {
     std::stringstream buffer;
     save(buffer);
-    return load(buffer, "a copy");
+    return read(buffer, "a copy");
 }
 
 } // namespace OpenMMBG

@@ -53,6 +53,8 @@ FlowMoveIntegrator::FlowMoveIntegrator(FlowModel model, double latentStepSize, d
       latentStepSize(latentStepSize), independenceProbability(independenceProbability) {
     checkLatentStepSize(latentStepSize, className);
     checkIndependenceProbability(independenceProbability, className);
+    if (!this->model->getFlow().hasFiniteParameters())
+        throw OpenMMException(className + ": the flow's weights contain NaN or infinite values (a diverged training?)");
     setStepSize(0.0);  // Monte Carlo steps take no simulated time
 }
 

@@ -106,8 +106,7 @@ public:
         const double tau = model.tau(temperature);
         if (energy->getTemperature() != temperature)
             energy->setTemperature(temperature);
-        at::Tensor v = at::randn({stage.batchSize, model.getLatentDim()}, generator, at::kDouble) * std::sqrt(tau);
-        FlowSample sample = model.decode(v, temperature);
+        FlowSample sample = model.decode(model.drawLatent(stage.batchSize, temperature, generator), temperature);
         at::Tensor u = energy->reducedEnergy(sample.x);
         at::Tensor finite = at::isfinite(u);
         const int n = model.getNumCoordinates();

@@ -217,6 +217,12 @@ at::Tensor InternalCoordinates::domainViolation(const at::Tensor& y) const {
            + at::relu(torsions - cuts - 2 * M_PI).square().sum(1);
 }
 
+std::vector<bool> InternalCoordinates::circularCoordinates() const {
+    std::vector<bool> flags(getNumCoordinates(), false);
+    std::fill(flags.end() - getNumTorsions(), flags.end(), true);
+    return flags;
+}
+
 at::Tensor InternalCoordinates::canonicalExternal(int64_t batch) const {
     // a1 at the origin, a1->a2 along +x (theta = pi/2, phi = 0), psi = 0.
     at::Tensor e = at::zeros({batch, 6}, at::kDouble);

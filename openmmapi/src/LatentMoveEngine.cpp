@@ -69,8 +69,9 @@ LatentProposal LatentMoveEngine::propose(const ChainState& state, const at::Tens
     }
     auto [v, logDetInverse] = model.inverse(gamma);
     at::Tensor independence = (kindDraw < independenceProbability).to(device);
-    at::Tensor walked = v + sigma * walkNoise.to(device);
-    at::Tensor drawn = freshLatent.to(device) * sqrtTau;
+    const Flow& flow = model.getFlow();
+    at::Tensor walked = flow.wrapLatent(v + sigma * walkNoise.to(device));
+    at::Tensor drawn = flow.priorFromNormal(freshLatent.to(device), tau);
     at::Tensor proposedV = at::where(independence.reshape({rows, 1}), drawn, walked);
     auto [proposedGamma, logDetForward] = model.forward(proposedV);
 
@@ -92,10 +93,10 @@ LatentProposal LatentMoveEngine::propose(const ChainState& state, const at::Tens
         at::Tensor p = proposedGamma.narrow(1, n, n);
         proposedMomentumTerm = (p * p).sum(1) / (2 * tau.reshape({rows}));
     }
-    at::Tensor flatTau = tau.reshape({rows});
-    at::Tensor latentTerm = at::where(independence, (v * v).sum(1) / (2 * flatTau), at::zeros_like(flatTau));
-    at::Tensor proposedLatentTerm =
-        at::where(independence, (proposedV * proposedV).sum(1) / (2 * flatTau), at::zeros_like(flatTau));
+    // Independence proposals: the prior density of v enters the ratio (docs/math.md, "Monte Carlo moves").
+    at::Tensor noLatentTerm = at::zeros({rows}, onDevice);
+    at::Tensor latentTerm = at::where(independence, -flow.logPrior(v, tau), noLatentTerm);
+    at::Tensor proposedLatentTerm = at::where(independence, -flow.logPrior(proposedV, tau), noLatentTerm);
     // log|det dD/dv| at v is minus the inverse's log-det.
     at::Tensor current = state.logJ - momentumTerm - logDetInverse + latentTerm;
     at::Tensor next = proposal.logJ - proposedMomentumTerm + logDetForward + proposedLatentTerm;

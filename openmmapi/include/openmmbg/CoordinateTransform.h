@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace OpenMMBG {
 
@@ -40,6 +41,8 @@ public:
     /** e [B, m] of a fixed frame, for configurations generated from scratch. */
     virtual at::Tensor canonicalExternal(int64_t batch) const = 0;
 
+    /** [n] flags: which coordinates are angles on a circle (torsions); none by default. */
+    virtual std::vector<bool> circularCoordinates() const { return std::vector<bool>(getNumCoordinates(), false); }
     /** "internal" or "cartesian": the key a saved FlowModel records. */
     virtual std::string getTypeName() const = 0;
     /** Everything needed to rebuild this transform, under keys beginning with `prefix`. */

@@ -32,6 +32,9 @@ struct FlowConfig {
      */
     double outputInitScale = -1.0;
     uint64_t seed = 1;      // initial weights
+    /** Spline flows: bins per spline, and the half-width (in normalised units) of the non-circular splines' interval. */
+    int splineBins = 8;
+    double splineTailBound = 5.0;
 };
 
 /**
@@ -57,6 +60,21 @@ public:
     virtual std::pair<at::Tensor, at::Tensor> inverse(const at::Tensor& gamma) const = 0;
 
     /**
+     * The latent prior at tau (docs/math.md, "Flows"): log density [B] of
+     * v [B, d], with its normalising constant; tau is a number or a tensor
+     * [B, 1]. The default is N(0, tau I).
+     */
+    virtual at::Tensor logPrior(const at::Tensor& v, const at::Tensor& tau) const;
+    /**
+     * Prior samples from standard normal draws z [B, d], entry by entry (the
+     * default scales them by sqrt(tau)), so that every flow draws the same
+     * random numbers.
+     */
+    virtual at::Tensor priorFromNormal(const at::Tensor& z, const at::Tensor& tau) const;
+    /** Latent vectors after a random-walk step, brought back to the prior's support (the default: unchanged). */
+    virtual at::Tensor wrapLatent(const at::Tensor& v) const { return v; }
+
+    /**
      * A copy whose weights live on `device` (float64 inputs must then live
      * there too). The copy has its own weights: training one leaves the
      * other unchanged.
@@ -66,8 +84,10 @@ public:
     /** The trainable tensors (leaves that require gradients). */
     virtual std::vector<at::Tensor> parameters() const = 0;
     int64_t getNumParameters() const;
+    /** False if any weight is NaN or infinite (a diverged training). */
+    bool hasFiniteParameters() const;
 
-    /** "realnvp" or "tsf". */
+    /** "realnvp", "tsf" or "spline". */
     virtual std::string getTypeName() const = 0;
     const FlowConfig& getConfig() const { return config; }
     /** Architecture and weights, under keys beginning with `prefix`. */

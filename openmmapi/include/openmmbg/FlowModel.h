@@ -47,7 +47,8 @@ public:
      * A flow on internal coordinates of a molecule: z-matrix from the System's
      * bond graph, torsion cuts and normalisation fitted to frames [B, N, 3] (nm).
      *
-     * @param flowType  "tsf" or "realnvp"
+     * @param flowType  "tsf", "realnvp" or "spline" (a spline flow sees each torsion as an angle on
+     *                  [-pi, pi) about its cut, the other coordinates standardised)
      */
     static FlowModel createForMolecule(const OpenMM::System& system, const at::Tensor& frames,
                                        const std::string& flowType, const FlowConfig& config,
@@ -90,16 +91,20 @@ public:
     std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& v) const { return flow->forward(v); }
     /** v = D^-1(gamma) and log|det dD^-1/dgamma|. */
     std::pair<at::Tensor, at::Tensor> inverse(const at::Tensor& gamma) const { return flow->inverse(gamma); }
-    /** log N(v; 0, tau I) [B] with its normalising constant. */
+    /** log N(v; 0, tau I) [B] with its normalising constant (e.g. of TSF momenta). */
     static at::Tensor logPrior(const at::Tensor& v, double tau);
+    /** The flow's latent prior at tau (Flow::logPrior): log density [B] of v [B, d]. */
+    at::Tensor logLatentPrior(const at::Tensor& v, double tau) const;
     /** log q_tau(gamma) [B] from v = D^-1(gamma) and log|det dD/dv| at v. */
-    static at::Tensor logModel(const at::Tensor& v, const at::Tensor& logDetForward, double tau);
+    at::Tensor logModel(const at::Tensor& v, const at::Tensor& logDetForward, double tau) const;
+    /** count latent vectors [count, d] from the flow's prior at temperature T (K). */
+    at::Tensor drawLatent(int64_t count, double temperature, at::Generator& generator) const;
     /** l_T(gamma) [B]: -u + log J - |p|^2/(2 tau); -inf where !valid (out of domain, stereo flip, non-finite u). */
     at::Tensor logTarget(const at::Tensor& gamma, const at::Tensor& reducedEnergy, const at::Tensor& logJ,
                          double tau, const at::Tensor& valid) const;
 
     /**
-     * count samples at temperature T (K): v ~ N(0, tau I), gamma = D(v),
+     * count samples at temperature T (K): v from the prior (drawLatent), gamma = D(v),
      * x from y = denormalize(y_n) and the external coordinates e [count, m]
      * (the coordinate transform's canonical frame if undefined).
      * Differentiable with respect to the flow's weights.
@@ -127,7 +132,10 @@ public:
     /** Writes one file: format version, architecture, coordinates, normalisation, T_ref, fingerprint, metadata, weights. */
     void save(const std::string& path) const;
     void save(std::ostream& stream) const;
-    /** Throws an OpenMMException for a missing, truncated or corrupt file or a newer format version. */
+    /**
+     * Throws an OpenMMException for a missing, truncated or corrupt file, a
+     * newer format version, or weights that are not finite.
+     */
     static FlowModel load(const std::string& path);
     static FlowModel load(std::istream& stream, const std::string& description = "stream");
     /** load(path), then checkCompatible(system). */
@@ -145,6 +153,9 @@ public:
     static const int FORMAT_VERSION = 1;
 
 private:
+    /** load() without the check of the weights: clone() copies whatever the model holds. */
+    static FlowModel read(std::istream& stream, const std::string& description);
+
     std::shared_ptr<CoordinateTransform> coordinates;
     at::Tensor shift, scale;  // [n]
     std::shared_ptr<Flow> flow;

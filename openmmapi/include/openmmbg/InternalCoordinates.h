@@ -60,6 +60,8 @@ public:
     at::Tensor inDomain(const at::Tensor& y) const override;
     at::Tensor domainViolation(const at::Tensor& y) const override;
     at::Tensor canonicalExternal(int64_t batch) const override;
+    /** The torsions, the last N - 3 coordinates. */
+    std::vector<bool> circularCoordinates() const override;
 
     std::string getTypeName() const override { return "internal"; }
     void saveState(TensorMap& state, const std::string& prefix) const override;
