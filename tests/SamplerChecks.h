@@ -12,6 +12,7 @@
 // to start, and its variance sum_s p_s^2 var_s / m_s is estimated from
 // independent chains. z = (estimate - exact) / sqrt(variance).
 
+#include "FlowMoveIntegratorTests.h"
 #include "openmmbg/FlowModel.h"
 #include "openmmbg/tools/ToySystems.h"
 
@@ -79,9 +80,6 @@ at::Tensor exactDoubleWellData();
 FlowModel untrainedDoubleWellFlow(const OpenMM::System& system);
 /** A flow (4 blocks, 2 x 64) trained by maximum likelihood on exact samples at 300 K (about 8 s). */
 FlowModel trainedDoubleWellFlow(const OpenMM::System& system, const std::string& type);
-
-/** OpenMM platform properties of a test run. */
-using PlatformProperties = std::map<std::string, std::string>;
 
 /**
  * LatentMetropolisIntegrator chains of 300 moves from stratified exact starts

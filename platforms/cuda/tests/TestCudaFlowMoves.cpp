@@ -1,14 +1,22 @@
-// The flow-move integrators' shared tests on OpenMM's CUDA platform, plus the
-// plugin's own checks. The CUDA platform and this build's kernels are
+// The flow-move integrators' shared tests (FlowMoveIntegratorTests.cpp) on
+// OpenMM's CUDA platform, plus the plugin's own checks. The CUDA platform and this build's kernels are
 // registered through registerBGCudaKernelFactories(). Every test is skipped,
 // with the reason, where no GPU can be used or LibTorch has no CUDA.
 
 #include "CudaBGKernelFactory.h"
 #include "FlowMoveIntegratorTests.h"
+#include "SamplerChecks.h"
+#include "TestSupport.h"
 #include "openmmbg/BGKernels.h"
+#include "openmmbg/LatentMetropolisIntegrator.h"
+#include "openmmbg/tools/ToySystems.h"
 
 #include <ATen/Context.h>
+#include <gtest/gtest.h>
+#include <openmm/Context.h>
 #include <openmm/OpenMMException.h>
+#include <openmm/Platform.h>
+#include <openmm/VerletIntegrator.h>
 
 using namespace OpenMM;
 using namespace OpenMMBG;

@@ -1,5 +1,5 @@
-// The flow-move integrators' shared tests on OpenMM's CPU platform, which
-// runs the Reference plugin's kernels.
+// The flow-move integrators' shared tests (FlowMoveIntegratorTests.cpp) on
+// OpenMM's CPU platform, which runs the Reference plugin's kernels.
 
 #include "FlowMoveIntegratorTests.h"
 

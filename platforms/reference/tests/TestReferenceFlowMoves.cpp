@@ -1,4 +1,4 @@
-// The flow-move integrators' shared tests on the Reference platform.
+// The flow-move integrators' shared tests (FlowMoveIntegratorTests.cpp) on the Reference platform.
 
 #include "FlowMoveIntegratorTests.h"
 
