@@ -3,7 +3,7 @@
 // from exact starts, convergence from one well, next to Langevin MD), the
 // power of the stationarity check, failures inside OpenMM, warm-up, bad
 // input, and alanine dipeptide. What every platform must pass is in
-// FlowMoveIntegratorTests.h.
+// FlowMoveIntegratorTests.cpp.
 
 #include "SamplerChecks.h"
 #include "TestSupport.h"
@@ -106,7 +106,7 @@ TEST(LatentMetropolis, TrainedFlowConvergesFromOneWell) {
     // One long chain started in the left well: flow moves carry it across the
     // 9 kT barrier, and the free energy of the wells converges to the exact
     // value within the block-averaged error. (The TSF at tau = 2 runs on every
-    // platform: FlowMoveIntegratorTests.h.)
+    // platform: FlowMoveIntegratorTests.cpp.)
     DoubleWell well;
     auto system = well.createSystem();
     FlowModel realnvp = trainedFlow(*system, "realnvp");

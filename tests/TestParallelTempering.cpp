@@ -1,7 +1,7 @@
 // TSFParallelTemperingIntegrator on the Reference platform: every replica
 // against its exact marginal, and bad input. What every platform must pass
 // (exchange rates, replica bookkeeping, MD next to it, checkpoints) is in
-// FlowMoveIntegratorTests.h.
+// FlowMoveIntegratorTests.cpp.
 
 #include "SamplerChecks.h"
 #include "TestSupport.h"
