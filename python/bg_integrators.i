@@ -33,6 +33,8 @@ public:
     void setLatentStepSize(double sigma);
     double getIndependenceProbability() const;
     void setIndependenceProbability(double probability);
+    int getIndependenceBlockSize() const;
+    void setIndependenceBlockSize(int size);
     int getRandomNumberSeed() const;
     void setRandomNumberSeed(int seed);
     bool getCheckStereochemistry() const;

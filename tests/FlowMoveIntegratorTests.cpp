@@ -145,6 +145,7 @@ TEST_F(LatentMetropolisOnPlatform, CheckpointContinuesARunBitForBit) {
     FlowModel model = untrainedDoubleWellFlow(*system);
     LatentMetropolisIntegrator integrator(model, T_REF, 5.0, 0.3);
     integrator.setRandomNumberSeed(23);
+    integrator.setIndependenceBlockSize(4);  // the checkpoint lands inside a block; later ones are drawn after it
     OpenMM::Context context(*system, integrator, platform(), properties());
     context.setPositions({OpenMM::Vec3(-2.4, 0.0, 0.0)});
     integrator.warmUp(30);  // the adapted step size is part of the state
@@ -169,6 +170,7 @@ TEST_F(LatentMetropolisOnPlatform, CheckpointContinuesARunBitForBit) {
     // A new Context with a new integrator of the same definition (another seed: the checkpoint has the generator).
     LatentMetropolisIntegrator other(model, T_REF, 0.1, 0.3);
     other.setRandomNumberSeed(99);
+    other.setIndependenceBlockSize(4);
     OpenMM::Context otherContext(*system, other, platform(), properties());
     checkpoint.seekg(0);
     otherContext.loadCheckpoint(checkpoint);
@@ -216,6 +218,37 @@ TEST_F(LatentMetropolisOnPlatform, EnergiesAreTheIntegrationForceGroupsWithTheCo
     context.setParameter("unit", 4 * context.getParameter("unit"));
     integrator.step(300);
     EXPECT_LT(integrator.getAcceptanceRate(MoveKind::Independence), 0.8);
+}
+
+TEST_F(LatentMetropolisOnPlatform, IndependenceBlocksFollowTheChainsTemperatureAndPlacement) {
+    // A flow exact at every temperature accepts every independence move, so
+    // the chain's samples are its proposals: i.i.d. from the Boltzmann
+    // density, if the proposals drawn ahead at 3000 K are dropped when the
+    // temperature becomes 300 K (54 left over would inflate <x^2 + y^2> by
+    // about 100 %), and placed at the molecule's current z.
+    auto system = harmonicSystem();
+    const double unitTemperature = DoubleWell().unitTemperature;  // x^2 + y^2 has mean 2 T / unitTemperature
+    LatentMetropolisIntegrator integrator(exactHarmonicFlow(*system), 10 * unitTemperature, 0.0, 1.0);
+    EXPECT_EQ(integrator.getIndependenceBlockSize(), 64);
+    integrator.setRandomNumberSeed(31);
+    OpenMM::Context context(*system, integrator, platform(), properties());
+    context.setPositions({OpenMM::Vec3(0.1, -0.2, 0.3)});
+    integrator.step(10);
+    integrator.setTemperature(unitTemperature);
+    const int samples = 500;
+    double sum = 0;
+    for (int i = 0; i < samples; i++) {
+        if (i == samples / 2)
+            context.setPositions({OpenMM::Vec3(0.1, -0.2, -0.7)});
+        integrator.step(1);
+        const OpenMM::Vec3 x = context.getState(OpenMM::State::Positions).getPositions()[0];
+        sum += x[0] * x[0] + x[1] * x[1];
+    }
+    EXPECT_EQ(integrator.getAcceptanceRate(MoveKind::Independence), 1.0);
+    // (x^2 + y^2) / (T / unitTemperature) is chi-squared with 2 degrees of freedom: mean 2, variance 4.
+    EXPECT_NEAR(sum / samples, 2.0, 5 * 2.0 / std::sqrt((double) samples));
+    EXPECT_EQ(context.getState(OpenMM::State::Positions).getPositions()[0][2], -0.7);
+    expectMessage([&] { integrator.setIndependenceBlockSize(0); }, "block size");
 }
 
 TEST_F(LatentMetropolisOnPlatform, KeepsItsOwnCopyOfTheFlow) {
@@ -345,10 +378,11 @@ TEST_F(ParallelTemperingOnPlatform, MDMovesOnlyTheContextReplica) {
     compound.setCurrentIntegrator(1);
     pt->setFlowMovesPerStep(0);
     const long long attempts = pt->getExchangeAttempts(0) + pt->getExchangeAttempts(1);
+    const int walker = pt->getWalkerAtReplica(0);
     compound.step(1);
     EXPECT_EQ(pt->getExchangeAttempts(0) + pt->getExchangeAttempts(1), attempts + 1);
-    const bool replica0Kept = pt->getWalkerAtReplica(0) == 0 && pt->getReplicaPositions(0)[0][0] == moved[0][0];
-    const bool replica0Swapped = pt->getWalkerAtReplica(1) == 0 && pt->getReplicaPositions(1)[0][0] == moved[0][0];
+    const bool replica0Kept = pt->getWalkerAtReplica(0) == walker && pt->getReplicaPositions(0)[0][0] == moved[0][0];
+    const bool replica0Swapped = pt->getWalkerAtReplica(1) == walker && pt->getReplicaPositions(1)[0][0] == moved[0][0];
     EXPECT_TRUE(replica0Kept || replica0Swapped);
     // Each integrator's steps advance the Context's step count: 20 + 50 + 1.
     EXPECT_EQ(context.getStepCount(), 71);
@@ -362,6 +396,7 @@ TEST_F(ParallelTemperingOnPlatform, CheckpointContinuesARunBitForBit) {
     TSFParallelTemperingIntegrator integrator(model, ladder, 0.4, 0.3);
     integrator.setRandomNumberSeed(37);
     integrator.setFlowMovesPerStep(2);
+    integrator.setIndependenceBlockSize(5);
     OpenMM::Context context(*system, integrator, platform(), properties());
     context.setPositions({OpenMM::Vec3(-2.4, 0.0, 0.0)});
     integrator.setReplicaPositions(2, {OpenMM::Vec3(2.1, 0.3, 0.0)});
@@ -385,6 +420,7 @@ TEST_F(ParallelTemperingOnPlatform, CheckpointContinuesARunBitForBit) {
     // A new Context with a new integrator of the same definition.
     TSFParallelTemperingIntegrator other(model, ladder, 0.4, 0.3);
     other.setFlowMovesPerStep(2);
+    other.setIndependenceBlockSize(5);
     OpenMM::Context otherContext(*system, other, platform(), properties());
     checkpoint.seekg(0);
     otherContext.loadCheckpoint(checkpoint);
@@ -398,6 +434,31 @@ TEST_F(ParallelTemperingOnPlatform, CheckpointContinuesARunBitForBit) {
     OpenMM::Context longerContext(*system, longer, platform(), properties());
     checkpoint.seekg(0);
     expectMessage([&] { longerContext.loadCheckpoint(checkpoint); }, "entries where this integrator has");
+}
+
+TEST_F(ParallelTemperingOnPlatform, IndependenceBlocksFollowExchanges) {
+    // Exact flow, independence moves only: every move is accepted, in every
+    // replica, although exchanges keep moving configurations (with their
+    // external z and, for this TSF, their momenta) between temperatures; and
+    // no configuration's z is lost or duplicated.
+    auto system = harmonicSystem();
+    const std::vector<double> ladder = {300.0, 360.0, 430.0};
+    TSFParallelTemperingIntegrator integrator(exactHarmonicFlow(*system), ladder, 0.0, 1.0);
+    integrator.setIndependenceBlockSize(7);
+    integrator.setRandomNumberSeed(41);
+    OpenMM::Context context(*system, integrator, platform(), properties());
+    const std::vector<double> zs = {0.1, 0.25, -0.4};
+    context.setPositions({OpenMM::Vec3(0.1, 0.0, zs[0])});
+    for (int r = 1; r < 3; r++)
+        integrator.setReplicaPositions(r, {OpenMM::Vec3(-0.1, 0.2, zs[r])});
+    integrator.step(60);
+    for (int r = 0; r < 3; r++)
+        EXPECT_EQ(integrator.getMoveStatistics(r).acceptanceRate(MoveKind::Independence), 1.0) << "replica " << r;
+    EXPECT_GT(integrator.getExchangeAcceptances(0) + integrator.getExchangeAcceptances(1), 0);
+    std::multiset<double> found;
+    for (int r = 0; r < 3; r++)
+        found.insert(integrator.getReplicaPositions(r)[0][2]);
+    EXPECT_EQ(found, std::multiset<double>(zs.begin(), zs.end()));
 }
 
 TEST_F(ParallelTemperingOnPlatform, EnergiesAreTheIntegrationForceGroupsWithTheContextsParameters) {

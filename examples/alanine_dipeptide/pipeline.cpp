@@ -9,7 +9,7 @@
 // stages and resumes an interrupted training from its checkpoint.
 //
 //   alanine_dipeptide_pipeline [--preset default|long|smoke] [--output DIR]
-//                              [--flow FILE] [--data DIR] [--no-plots]
+//                              [--flow FILE] [--flow-type tsf|spline] [--data DIR] [--no-plots]
 
 #include "AlanineDipeptide.h"
 
@@ -172,6 +172,7 @@ struct Options {
     std::string output = "results/alanine_dipeptide";
     std::string data = BG_DATA_DIR;
     std::string flow;
+    std::string flowType = "tsf";  // of a flow this run trains
     bool plots = true;
 };
 
@@ -192,14 +193,18 @@ Options parse(int argc, char** argv) {
             options.data = value();
         else if (arg == "--flow")
             options.flow = value();
+        else if (arg == "--flow-type")
+            options.flowType = value();
         else if (arg == "--no-plots")
             options.plots = false;
         else if (arg == "--help" || arg == "-h")
             throw UsageError("usage: alanine_dipeptide_pipeline [--preset default|long|smoke] [--output DIR] "
-                             "[--flow FILE] [--data DIR] [--no-plots]");
+                             "[--flow FILE] [--flow-type tsf|spline] [--data DIR] [--no-plots]");
         else
             throw UsageError("unknown option '" + arg + "' (see --help)");
     }
+    if (options.flowType != "tsf" && options.flowType != "spline")
+        throw UsageError("--flow-type must be tsf or spline, got '" + options.flowType + "'");
     return options;
 }
 
@@ -221,6 +226,7 @@ public:
             model = std::make_unique<FlowModel>(FlowModel::load(options.flow, *molecule.system));
         makeDirectories(out);
         summary.text("preset", options.preset);
+        summary.text("flow_type", model ? model->getFlow().getTypeName() : options.flowType);
     }
 
     void run() {
@@ -285,17 +291,20 @@ private:
 
     /** 2. The flow: given, found, or trained (resuming an interrupted training). */
     void trainFlow() {
-        std::printf("== 2. TSF trained at %.0f K\n", HOT);
+        std::printf("== 2. %s flow trained at %.0f K\n", options.flowType.c_str(), HOT);
         const std::string flowPath = out + "/flow.bgflow";
         if (model) {
             std::printf("  using %s\n", options.flow.c_str());
         } else if (exists(flowPath)) {
             model = std::make_unique<FlowModel>(FlowModel::load(flowPath, *molecule.system));
+            if (model->getFlow().getTypeName() != options.flowType)
+                throw UsageError("'" + flowPath + "' is a " + model->getFlow().getTypeName() + " flow where this run "
+                                 "trains a " + options.flowType + " flow: use another --output or the same --flow-type");
             std::printf("  found %s, reused\n", flowPath.c_str());
         } else {
             const double cpuBegin = processCpuSeconds();
             model = std::make_unique<FlowModel>(trainWithLog());
-            model->setMetadata("alanine dipeptide TSF, trained at 600 K on " + std::to_string(md[0].x.size(0))
+            model->setMetadata("alanine dipeptide " + options.flowType + " flow, trained at 600 K on " + std::to_string(md[0].x.size(0))
                                + " MD frames, preset " + options.preset);
             model->save(flowPath + ".part");
             if (std::rename((flowPath + ".part").c_str(), flowPath.c_str()) != 0)
@@ -332,7 +341,9 @@ private:
                 << "," << p.meanReducedEnergy << "," << p.essFraction << "\n";
             log.flush();
         };
-        return alanine::trainFlow(molecule, md[0].x, preset.plan, checkpointPath, progress, resumed);
+        alanine::TrainingPlan plan = preset.plan;
+        plan.flowType = options.flowType;
+        return alanine::trainFlow(molecule, md[0].x, plan, checkpointPath, progress, resumed);
     }
 
     /** 3a. Flow samples at both temperatures, with importance weights. */

@@ -26,6 +26,43 @@ void readTag(std::istream& stream, const std::string& tag) {
                                       "integrator or version");
 }
 
+void writeTensor(std::ostream& stream, const at::Tensor& tensor) {
+    write<int8_t>(stream, !tensor.defined() ? 0 : tensor.scalar_type() == at::kBool ? 2 : 1);
+    if (!tensor.defined())
+        return;
+    if (tensor.scalar_type() != at::kBool && tensor.scalar_type() != at::kDouble)
+        throw OpenMM::OpenMMException("Context checkpoint: only float64 and bool tensors are recorded");
+    const at::Tensor values = tensor.to(at::kCPU).contiguous();
+    writeVector(stream, values.sizes().vec());
+    stream.write(reinterpret_cast<const char*>(values.data_ptr()), (std::streamsize) values.nbytes());
+}
+
+at::Tensor readTensor(std::istream& stream, at::Device device) {
+    const int8_t kind = read<int8_t>(stream);
+    if (kind == 0)
+        return at::Tensor();
+    if (kind != 1 && kind != 2)
+        throw OpenMM::OpenMMException("Context checkpoint: a recorded tensor is corrupt");
+    const int64_t dims = read<int64_t>(stream);
+    if (dims < 0 || dims > 8)
+        throw OpenMM::OpenMMException("Context checkpoint: a recorded tensor is corrupt");
+    std::vector<int64_t> sizes(dims);
+    int64_t count = 1;
+    for (int64_t& size : sizes) {
+        size = read<int64_t>(stream);
+        if (size < 0 || size > (1 << 28))
+            throw OpenMM::OpenMMException("Context checkpoint: a recorded tensor is corrupt");
+        count *= size;
+    }
+    if (count > (1 << 28))
+        throw OpenMM::OpenMMException("Context checkpoint: a recorded tensor is corrupt");
+    at::Tensor values = at::empty(sizes, kind == 2 ? at::kBool : at::kDouble);
+    stream.read(reinterpret_cast<char*>(values.data_ptr()), (std::streamsize) values.nbytes());
+    if (!stream)
+        throw OpenMM::OpenMMException("Context checkpoint: the OpenMM-BG integrator's record is truncated");
+    return values.to(device);
+}
+
 void writeGenerator(std::ostream& stream, const at::Generator& generator) {
     at::Tensor state = generator.get_state().contiguous();
     write<int64_t>(stream, state.numel());

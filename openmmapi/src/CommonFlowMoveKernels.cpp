@@ -30,6 +30,7 @@ double CommonIntegrateLatentMetropolisStepKernel::execute(ContextImpl& context, 
     settings.temperatures = {integrator->getTemperature()};
     settings.latentStepSize = integrator->getLatentStepSize();
     settings.independenceProbability = integrator->getIndependenceProbability();
+    settings.independenceBlockSize = integrator->getIndependenceBlockSize();
     settings.forceGroups = integrator->getIntegrationForceGroups();
     return runner.run(context, settings, positions, energies, steps, warmUpTarget);
 }
@@ -68,6 +69,7 @@ double CommonIntegrateTSFParallelTemperingStepKernel::execute(ContextImpl& conte
     settings.temperatures = integrator->getTemperatures();
     settings.latentStepSize = integrator->getLatentStepSize();
     settings.independenceProbability = integrator->getIndependenceProbability();
+    settings.independenceBlockSize = integrator->getIndependenceBlockSize();
     settings.movesPerStep = integrator->getFlowMovesPerStep();
     settings.forceGroups = integrator->getIntegrationForceGroups();
     const double sigma = runner.run(context, settings, positions, energies, steps, warmUpTarget,

@@ -70,6 +70,13 @@ void FlowMoveIntegrator::setIndependenceProbability(double probability) {
     independenceProbability = probability;
 }
 
+void FlowMoveIntegrator::setIndependenceBlockSize(int size) {
+    if (size < 1 || size > 1000000)
+        throw OpenMMException(className + ": the independence block size must lie in [1, 1000000], got "
+                              + std::to_string(size));
+    independenceBlockSize = size;
+}
+
 void FlowMoveIntegrator::setCheckStereochemistry(bool check) {
     if (context != nullptr)
         throw OpenMMException(className + ": set the stereochemistry check before creating the Context");

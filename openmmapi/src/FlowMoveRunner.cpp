@@ -53,6 +53,7 @@ void FlowMoveRunner::initialize(const FlowModel& model, bool checkStereochemistr
     who = integratorName;
     access->initialize(who);
     access->run([&] { engine = std::make_unique<LatentMoveEngine>(model, checkStereochemistry, access->getDevice()); });
+    engine->getIndependenceProposals().resize(chains);
     generator = makeGenerator(seed);
     statistics.assign(chains, MoveStatistics());
 }
@@ -124,7 +125,8 @@ double FlowMoveRunner::moveChains(ContextImpl& context, ChainState& state, const
                                   const at::Tensor& temperatures, double sigma, std::optional<double> warmUpTarget) {
     const int count = (int) statistics.size();
     LatentProposal proposal =
-        engine->propose(state, temperatures, sigma, settings.independenceProbability, generator);
+        engine->propose(state, temperatures, sigma, settings.independenceProbability, generator,
+                        settings.independenceBlockSize);
     // Only proposals that passed the domain, stereo and finiteness checks reach OpenMM.
     at::Tensor proposed = at::full({count}, std::numeric_limits<double>::infinity(),
                                    at::TensorOptions().dtype(at::kDouble).device(engine->getDevice()));
@@ -167,6 +169,7 @@ void FlowMoveRunner::writeState(std::ostream& stream) const {
     checkpoint::writeGenerator(stream, generator);
     checkpoint::writeVector(stream, statistics);
     checkpoint::write(stream, warmUpSteps);
+    engine->getIndependenceProposals().writeState(stream);
 }
 
 void FlowMoveRunner::readState(std::istream& stream) {
@@ -174,6 +177,7 @@ void FlowMoveRunner::readState(std::istream& stream) {
     checkpoint::readGenerator(stream, generator);
     statistics = checkpoint::readVector<MoveStatistics>(stream, statistics.size(), "the chain statistics");
     warmUpSteps = checkpoint::read<long long>(stream);
+    access->run([&] { engine->getIndependenceProposals().readState(stream, access->getDevice()); });
 }
 
 } // namespace OpenMMBG

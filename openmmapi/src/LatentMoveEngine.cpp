@@ -1,6 +1,7 @@
 #include "openmmbg/internal/LatentMoveEngine.h"
 
 #include "openmmbg/OpenMMEnergy.h"
+#include "openmmbg/internal/Checkpoint.h"
 
 #include <ATen/ATen.h>
 #include <openmm/OpenMMException.h>
@@ -16,6 +17,75 @@ void ChainState::reorder(const at::Tensor& order) {
     yn = yn.index_select(0, rows);
     logJ = logJ.index_select(0, rows);
     energy = energy.index_select(0, rows);
+    if (momenta.defined() || !latent.defined()) {
+        // Momenta are drawn at their row's temperature: the next move draws them anew.
+        latent = logDetForward = momenta = at::Tensor();
+    } else {
+        latent = latent.index_select(0, rows);
+        logDetForward = logDetForward.index_select(0, rows);
+    }
+}
+
+std::vector<at::Tensor*> Candidates::fields() {
+    return {&latent, &logDetForward, &yn, &momenta, &x, &logJ, &outOfDomain, &stereoFlip, &finite};
+}
+
+Candidates Candidates::rows(int64_t start, int64_t count) const {
+    Candidates part = *this;
+    for (at::Tensor* field : part.fields())
+        if (field->defined())
+            *field = field->narrow(0, start, count);
+    return part;
+}
+
+Candidates Candidates::gather(std::vector<Candidates> pieces, const at::Tensor& order) {
+    if (pieces.size() == 1 && !order.defined())
+        return pieces.front();
+    Candidates all = pieces.front();
+    const size_t count = all.fields().size();
+    for (size_t f = 0; f < count; f++) {
+        at::Tensor& field = *all.fields()[f];
+        if (!field.defined())
+            continue;
+        std::vector<at::Tensor> parts;
+        for (Candidates& piece : pieces)
+            parts.push_back(*piece.fields()[f]);
+        field = at::cat(parts);
+        if (order.defined())
+            field = field.index_select(0, order);
+    }
+    return all;
+}
+
+void IndependenceProposals::clear() {
+    std::fill(blocks.begin(), blocks.end(), Block());
+}
+
+void IndependenceProposals::writeState(std::ostream& stream) const {
+    checkpoint::writeTag(stream, "IndependenceProposals");
+    checkpoint::write<int64_t>(stream, (int64_t) blocks.size());
+    for (Block block : blocks) {
+        checkpoint::write(stream, block.temperature);
+        checkpoint::write(stream, block.next);
+        checkpoint::writeTensor(stream, block.external);
+        for (at::Tensor* field : block.candidates.fields())
+            checkpoint::writeTensor(stream, *field);
+    }
+}
+
+void IndependenceProposals::readState(std::istream& stream, at::Device device) {
+    checkpoint::readTag(stream, "IndependenceProposals");
+    if (checkpoint::read<int64_t>(stream) != (int64_t) blocks.size())
+        throw OpenMM::OpenMMException("Context checkpoint: the independence proposals are of another number of chains");
+    for (Block& block : blocks) {
+        block.temperature = checkpoint::read<double>(stream);
+        block.next = checkpoint::read<int64_t>(stream);
+        block.external = checkpoint::readTensor(stream, device);
+        for (at::Tensor* field : block.candidates.fields())
+            *field = checkpoint::readTensor(stream, device);
+        if (block.next < 0 || block.remaining() < 0)
+            throw OpenMM::OpenMMException("Context checkpoint: the independence proposals are corrupt");
+    }
 }
 
 LatentMoveEngine::LatentMoveEngine(const FlowModel& model, bool checkStereochemistry, at::Device device)
@@ -47,61 +117,119 @@ ChainState LatentMoveEngine::encode(const at::Tensor& x, const at::Tensor& energ
     return state;
 }
 
-LatentProposal LatentMoveEngine::propose(const ChainState& state, const at::Tensor& temperatures, double sigma,
-                                         double independenceProbability, at::Generator& generator) const {
+void LatentMoveEngine::refresh(ChainState& state, const at::Tensor& tau, at::Generator& generator) const {
     const int64_t rows = state.x.size(0);
-    const int n = model.getNumCoordinates(), d = model.getLatentDim();
-    const auto onDevice = at::TensorOptions().dtype(at::kDouble).device(device);
-    // Random numbers: a fixed amount per step, drawn on the host.
-    const auto host = at::TensorOptions().dtype(at::kDouble);
-    at::Tensor momentumNoise = model.hasMomenta() ? at::randn({rows, n}, generator, host) : at::Tensor();
-    at::Tensor kindDraw = at::rand({rows}, generator, host);
-    at::Tensor walkNoise = at::randn({rows, d}, generator, host);
-    at::Tensor freshLatent = at::randn({rows, d}, generator, host);
-
-    at::Tensor tau = (temperatures.to(onDevice) / model.getReferenceTemperature()).reshape({rows, 1});
-    at::Tensor sqrtTau = at::sqrt(tau);
-    at::Tensor gamma = state.yn, momentumTerm = at::zeros({rows}, onDevice);
+    const int n = model.getNumCoordinates();
+    at::Tensor gamma = state.yn;
     if (model.hasMomenta()) {
-        at::Tensor p = momentumNoise.to(device) * sqrtTau;
-        gamma = at::cat({state.yn, p}, 1);
-        momentumTerm = (p * p).sum(1) / (2 * tau.reshape({rows}));
+        at::Tensor noise = at::randn({rows, n}, generator, at::kDouble);
+        state.momenta = noise.to(device) * at::sqrt(tau).reshape({rows, 1});
+        gamma = at::cat({state.yn, state.momenta}, 1);
     }
     auto [v, logDetInverse] = model.inverse(gamma);
-    at::Tensor independence = (kindDraw < independenceProbability).to(device);
-    const Flow& flow = model.getFlow();
-    at::Tensor walked = flow.wrapLatent(v + sigma * walkNoise.to(device));
-    at::Tensor drawn = flow.priorFromNormal(freshLatent.to(device), tau);
-    at::Tensor proposedV = at::where(independence.reshape({rows, 1}), drawn, walked);
-    auto [proposedGamma, logDetForward] = model.forward(proposedV);
+    state.latent = v;
+    state.logDetForward = -logDetInverse;  // log|det dD/dv| at v
+}
 
-    LatentProposal proposal;
-    proposal.independence = independence;
-    proposal.yn = proposedGamma.narrow(1, 0, n);
-    at::Tensor y = model.denormalize(proposal.yn);
-    proposal.outOfDomain = ~model.getCoordinates().inDomain(y);
-    proposal.x = model.getCoordinates().inverse(y, state.external);
-    proposal.logJ = model.getCoordinates().logDetJacobian(y);
-    at::Tensor inside = ~proposal.outOfDomain;
+void LatentMoveEngine::place(Candidates& candidates, const at::Tensor& external) const {
+    const int64_t rows = candidates.yn.size(0);
+    at::Tensor y = model.denormalize(candidates.yn);
+    candidates.outOfDomain = ~model.getCoordinates().inDomain(y);
+    candidates.x = model.getCoordinates().inverse(y, external);
+    candidates.logJ = model.getCoordinates().logDetJacobian(y);
     if (stereo && stereoReference.numel() > 0)
-        proposal.stereoFlip = inside & ~stereo->matches(proposal.x, stereoReference);
+        candidates.stereoFlip = ~candidates.outOfDomain & ~stereo->matches(candidates.x, stereoReference);
     else
-        proposal.stereoFlip = at::zeros_like(inside);
+        candidates.stereoFlip = at::zeros_like(candidates.outOfDomain);
+    candidates.finite = at::isfinite(candidates.x).reshape({rows, -1}).all(1) & at::isfinite(candidates.logJ)
+                        & at::isfinite(candidates.logDetForward);
+}
 
-    at::Tensor proposedMomentumTerm = at::zeros({rows}, onDevice);
-    if (model.hasMomenta()) {
-        at::Tensor p = proposedGamma.narrow(1, n, n);
-        proposedMomentumTerm = (p * p).sum(1) / (2 * tau.reshape({rows}));
+Candidates LatentMoveEngine::describe(const at::Tensor& latent, const at::Tensor& external) const {
+    const int n = model.getNumCoordinates();
+    Candidates candidates;
+    candidates.latent = latent;
+    auto [gamma, logDetForward] = model.forward(latent);
+    candidates.logDetForward = logDetForward;
+    candidates.yn = gamma.narrow(1, 0, n);
+    if (model.hasMomenta())
+        candidates.momenta = gamma.narrow(1, n, n);
+    place(candidates, external);
+    return candidates;
+}
+
+Candidates LatentMoveEngine::takeIndependence(const ChainState& state, int64_t chain, double temperature,
+                                              int blockSize, at::Generator& generator) {
+    IndependenceProposals::Block& block = independenceProposals.getBlock(chain);
+    const at::Tensor external = state.external.narrow(0, chain, 1);
+    if (block.remaining() == 0 || block.temperature != temperature) {
+        // One batched flow call for the next blockSize proposals of this chain.
+        at::Tensor latent = model.drawLatent(blockSize, temperature, generator).to(device);
+        block.candidates = describe(latent, external.repeat({blockSize, 1}));
+        block.temperature = temperature;
+        block.external = external;
+        block.next = 0;
+    } else if (!at::equal(block.external, external)) {
+        // The chain's molecule was moved or exchanged: place the rest of the block where it is now.
+        Candidates rest = block.candidates.rows(block.next, block.remaining());
+        place(rest, external.repeat({block.remaining(), 1}));
+        block.candidates = rest;
+        block.external = external;
+        block.next = 0;
     }
-    // Independence proposals: the prior density of v enters the ratio (docs/math.md, "Monte Carlo moves").
-    at::Tensor noLatentTerm = at::zeros({rows}, onDevice);
-    at::Tensor latentTerm = at::where(independence, -flow.logPrior(v, tau), noLatentTerm);
-    at::Tensor proposedLatentTerm = at::where(independence, -flow.logPrior(proposedV, tau), noLatentTerm);
-    // log|det dD/dv| at v is minus the inverse's log-det.
-    at::Tensor current = state.logJ - momentumTerm - logDetInverse + latentTerm;
-    at::Tensor next = proposal.logJ - proposedMomentumTerm + logDetForward + proposedLatentTerm;
-    proposal.logRatio = next - current;
-    at::Tensor finite = at::isfinite(proposal.x).reshape({rows, -1}).all(1) & at::isfinite(proposal.logRatio);
+    return block.candidates.rows(block.next++, 1);
+}
+
+LatentProposal LatentMoveEngine::propose(ChainState& state, const at::Tensor& temperatures, double sigma,
+                                         double independenceProbability, at::Generator& generator, int blockSize) {
+    const int64_t rows = state.x.size(0);
+    independenceProposals.resize((int) rows);
+    const auto onDevice = at::TensorOptions().dtype(at::kDouble).device(device);
+    const at::Tensor hostTemperatures = temperatures.to(at::kCPU).to(at::kDouble).contiguous();
+    // Random numbers, drawn on the host: the kinds, momenta where a move needs them, walk steps, blocks.
+    const at::Tensor independent = at::rand({rows}, generator, at::kDouble) < independenceProbability;
+    const at::Tensor walkRows = (~independent).nonzero().reshape({-1});
+    const at::Tensor drawRows = independent.nonzero().reshape({-1});
+    const at::Tensor tau = hostTemperatures.to(device) / model.getReferenceTemperature();
+    if (walkRows.numel() > 0 || !state.latent.defined())
+        refresh(state, tau, generator);
+
+    const Flow& flow = model.getFlow();
+    std::vector<Candidates> pieces;
+    if (walkRows.numel() > 0) {
+        const at::Tensor walkers = walkRows.to(device);
+        at::Tensor noise = at::randn({walkRows.numel(), model.getLatentDim()}, generator, at::kDouble).to(device);
+        at::Tensor walked = flow.wrapLatent(state.latent.index_select(0, walkers) + sigma * noise);
+        pieces.push_back(describe(walked, state.external.index_select(0, walkers)));
+    }
+    const double* temperature = hostTemperatures.data_ptr<double>();
+    for (int64_t i = 0; i < drawRows.numel(); i++) {
+        const int64_t chain = drawRows[i].item<int64_t>();
+        pieces.push_back(takeIndependence(state, chain, temperature[chain], blockSize, generator));
+    }
+    at::Tensor order;  // pieces hold the walkers first, then the draws: back to the chains' order
+    if (walkRows.numel() > 0 && drawRows.numel() > 0)
+        order = at::argsort(at::cat({walkRows, drawRows})).to(device);
+    LatentProposal proposal;
+    static_cast<Candidates&>(proposal) = Candidates::gather(std::move(pieces), order);
+    proposal.independence = independent.to(device);
+
+    // log a without the energy: A' - A (docs/math.md, "Monte Carlo moves"); independence
+    // proposals add the prior density of the latent vectors.
+    const at::Tensor tauColumn = tau.reshape({rows, 1});
+    const at::Tensor noLatentTerm = at::zeros({rows}, onDevice);
+    auto weight = [&](const at::Tensor& logJ, const at::Tensor& logDetForward, const at::Tensor& latent,
+                      const at::Tensor& momenta) {
+        at::Tensor a = logJ + logDetForward - at::where(proposal.independence, flow.logPrior(latent, tauColumn),
+                                                        noLatentTerm);
+        if (momenta.defined())
+            a = a - (momenta * momenta).sum(1) / (2 * tau);
+        return a;
+    };
+    proposal.logRatio = weight(proposal.logJ, proposal.logDetForward, proposal.latent, proposal.momenta)
+                        - weight(state.logJ, state.logDetForward, state.latent, state.momenta);
+    const at::Tensor inside = ~proposal.outOfDomain;
+    const at::Tensor finite = proposal.finite & at::isfinite(proposal.logRatio);
     proposal.nonFinite = inside & ~proposal.stereoFlip & ~finite;
     proposal.valid = inside & ~proposal.stereoFlip & finite;
     return proposal;
@@ -129,6 +257,10 @@ void LatentMoveEngine::update(ChainState& state, const LatentProposal& proposal,
     state.yn = at::where(rowsAccepted.reshape({rows, 1}), proposal.yn, state.yn);
     state.logJ = at::where(rowsAccepted, proposal.logJ, state.logJ);
     state.energy = at::where(rowsAccepted, proposedEnergy.to(device), state.energy);
+    state.latent = at::where(rowsAccepted.reshape({rows, 1}), proposal.latent, state.latent);
+    state.logDetForward = at::where(rowsAccepted, proposal.logDetForward, state.logDetForward);
+    if (state.momenta.defined())
+        state.momenta = at::where(rowsAccepted.reshape({rows, 1}), proposal.momenta, state.momenta);
 }
 
 void LatentMoveEngine::count(MoveStatistics& statistics, const LatentProposal& proposal,

@@ -22,6 +22,11 @@ def test_latent_metropolis_accessors(untrainedFlow):
     assert (integrator.getLatentStepSize(), integrator.getIndependenceProbability()) == (0.7, 0.0)
     integrator.setRandomNumberSeed(17)
     assert integrator.getRandomNumberSeed() == 17
+    assert integrator.getIndependenceBlockSize() == 64
+    integrator.setIndependenceBlockSize(8)
+    assert integrator.getIndependenceBlockSize() == 8
+    with pytest.raises(openmm.OpenMMException, match="block size"):
+        integrator.setIndependenceBlockSize(0)
     integrator.setCheckStereochemistry(False)
     assert not integrator.getCheckStereochemistry()
     assert integrator.getFlowModel().getNumParameters() == untrainedFlow.getNumParameters()

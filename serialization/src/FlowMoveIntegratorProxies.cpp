@@ -16,7 +16,7 @@ namespace OpenMMBG {
 
 namespace {
 
-const int VERSION = 2;
+const int VERSION = 3;  // 3: independenceBlockSize
 
 void checkVersion(const SerializationNode& node, const std::string& what) {
     const int version = node.getIntProperty("version");
@@ -30,6 +30,7 @@ void writeCommon(SerializationNode& node, const FlowMoveIntegrator& integrator) 
     node.setIntProperty("version", VERSION);
     node.setDoubleProperty("latentStepSize", integrator.getLatentStepSize());
     node.setDoubleProperty("independenceProbability", integrator.getIndependenceProbability());
+    node.setIntProperty("independenceBlockSize", integrator.getIndependenceBlockSize());
     node.setIntProperty("randomSeed", integrator.getRandomNumberSeed());
     node.setBoolProperty("checkStereochemistry", integrator.getCheckStereochemistry());
     node.setIntProperty("integrationForceGroups", integrator.getIntegrationForceGroups());
@@ -46,6 +47,8 @@ FlowModel readFlow(const SerializationNode& node) {
 /** The shared parameters a constructor does not take; owns the integrator until it is complete. */
 template <class IntegratorType>
 IntegratorType* readCommon(const SerializationNode& node, std::unique_ptr<IntegratorType> integrator) {
+    if (node.getIntProperty("version") >= 3)
+        integrator->setIndependenceBlockSize(node.getIntProperty("independenceBlockSize"));
     integrator->setRandomNumberSeed(node.getIntProperty("randomSeed"));
     integrator->setCheckStereochemistry(node.getBoolProperty("checkStereochemistry"));
     integrator->setIntegrationForceGroups(node.getIntProperty("integrationForceGroups"));

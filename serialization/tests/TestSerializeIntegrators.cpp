@@ -68,6 +68,7 @@ TEST(SerializeIntegrators, LatentMetropolisRoundTripKeepsTheDefinition) {
     original.setRandomNumberSeed(16);
     original.setCheckStereochemistry(false);
     original.setIntegrationForceGroups(1);  // group 0, which holds the System's one force
+    original.setIndependenceBlockSize(9);
     std::string xml;
     std::unique_ptr<Integrator> copy = roundTrip(original, &xml);
     auto* restored = dynamic_cast<LatentMetropolisIntegrator*>(copy.get());
@@ -78,13 +79,18 @@ TEST(SerializeIntegrators, LatentMetropolisRoundTripKeepsTheDefinition) {
     EXPECT_EQ(restored->getRandomNumberSeed(), 16);
     EXPECT_FALSE(restored->getCheckStereochemistry());
     EXPECT_EQ(restored->getIntegrationForceGroups(), 1);
+    EXPECT_EQ(restored->getIndependenceBlockSize(), 9);
     EXPECT_EQ(restored->getFlowModel().getFlow().getTypeName(), "tsf");
     // The same definition and seed: the same run.
     EXPECT_EQ(trajectory(*system, original, 60), trajectory(*system, *restored, 60));
-    // A newer XML version is refused; version 1 (which carried a random state) is read.
-    expectRefused(replaced(xml, "version=\"2\"", "version=\"9\""), "XML version 9 is not supported");
+    // A newer XML version is refused; version 1 (which carried a random state) and 2 (no block size) are read.
+    expectRefused(replaced(xml, "version=\"3\"", "version=\"9\""), "XML version 9 is not supported");
+    const std::string version2 = replaced(replaced(xml, "version=\"3\"", "version=\"2\""), "independenceBlockSize=\"9\"", "");
+    std::stringstream secondVersion(version2);
+    std::unique_ptr<Integrator> second(XmlSerializer::deserialize<Integrator>(secondVersion));
+    EXPECT_EQ(dynamic_cast<LatentMetropolisIntegrator&>(*second).getIndependenceBlockSize(), 64);
     std::stringstream oldVersion(
-        replaced(replaced(xml, "version=\"2\"", "version=\"1\""), "randomSeed=", "randomState=\"AAAA\" randomSeed="));
+        replaced(replaced(version2, "version=\"2\"", "version=\"1\""), "randomSeed=", "randomState=\"AAAA\" randomSeed="));
     std::unique_ptr<Integrator> old(XmlSerializer::deserialize<Integrator>(oldVersion));
     EXPECT_EQ(dynamic_cast<LatentMetropolisIntegrator&>(*old).getTemperature(), 2 * T_REF);
 }
@@ -105,7 +111,7 @@ TEST(SerializeIntegrators, ParallelTemperingRoundTripKeepsTheDefinition) {
     EXPECT_EQ(restored->getIndependenceProbability(), 0.3);
     EXPECT_EQ(restored->getRandomNumberSeed(), 37);
     EXPECT_EQ(trajectory(*system, original, 40), trajectory(*system, *restored, 40));
-    expectRefused(replaced(xml, "version=\"2\"", "version=\"0\""), "XML version 0 is not supported");
+    expectRefused(replaced(xml, "version=\"3\"", "version=\"0\""), "XML version 0 is not supported");
     // A corrupt embedded flow is refused with the flow file's own message.
     const size_t flow = xml.find("flow=\"");
     ASSERT_NE(flow, std::string::npos);

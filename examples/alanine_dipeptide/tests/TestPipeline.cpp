@@ -107,6 +107,23 @@ TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
     }
 }
 
+TEST(Pipeline, TrainsASplineFlowAndRefusesAFolderOfAnotherFlowType) {
+    const std::string folder = temporaryPath("_spline");
+    ASSERT_EQ(mkdir(folder.c_str(), 0755), 0);
+    for (const char* name : MD_FILES)
+        copyFile(smokeRun() + "/" + name, folder + "/" + name);
+    PipelineRun run = runPipeline("--preset smoke --no-plots --flow-type spline --output " + folder);
+    ASSERT_EQ(run.status, 0) << run.output << run.errors;
+    EXPECT_EQ(FlowModel::load(folder + "/flow.bgflow").getFlow().getTypeName(), "spline");
+    EXPECT_NE(contents(folder + "/summary.json").find("\"flow_type\": \"spline\""), std::string::npos)
+        << contents(folder + "/summary.json");
+    // The same folder without --flow-type asks for a TSF: refused, nothing overwritten.
+    PipelineRun other = runPipeline("--preset smoke --no-plots --output " + folder);
+    EXPECT_EQ(other.status, 2) << other.output << other.errors;
+    EXPECT_NE(other.errors.find("is a spline flow where this run trains a tsf flow"), std::string::npos) << other.errors;
+    EXPECT_EQ(FlowModel::load(folder + "/flow.bgflow").getFlow().getTypeName(), "spline");
+}
+
 TEST(Pipeline, InterruptedTrainingResumesAndKeepsItsLog) {
     // An interrupted run as it is left on disk: the MD files, a checkpoint after
     // 20 maximum-likelihood steps, and a training.csv with one report from
@@ -172,6 +189,7 @@ TEST(Pipeline, UserMistakesGetOneClearLineAndAnExitCode) {
     const std::vector<Case> cases = {
         {"--frobnicate", 2, "unknown option '--frobnicate'"},
         {"--preset huge", 2, "unknown preset 'huge'"},
+        {"--flow-type glow", 2, "--flow-type must be tsf or spline, got 'glow'"},
         {"--output", 2, "needs a value"},
         {"--output " + output + " --preset", 2, "option --preset needs a value"},
         {"--output /proc/not-here", 2, "cannot create the output folder"},

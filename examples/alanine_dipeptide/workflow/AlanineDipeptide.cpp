@@ -203,7 +203,7 @@ FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const Tr
                     const std::string& checkpointPath,
                     const std::function<void(const TrainingProgress&)>& progress,
                     const std::function<void(const FlowTrainer&)>& resumed) {
-    FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, "tsf", plan.flow, plan.temperature);
+    FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, plan.flowType, plan.flow, plan.temperature);
     TrainerOptions options;
     options.seed = plan.seed;
     options.numThreads = plan.threads;

@@ -72,6 +72,7 @@ Samples readSeries(const std::string& path);
 
 /** What a trained flow is made of and how long each stage runs. */
 struct TrainingPlan {
+    std::string flowType = "tsf";  // FlowModel::createForMolecule's flow types
     FlowConfig flow;
     double temperature = 600.0;  // K: the data's temperature, and T_ref
     long long mlSteps = 3000;
@@ -89,7 +90,7 @@ struct TrainingPlan {
 };
 
 /**
- * Trains a TSF on frames [F, N, 3] sampled at plan.temperature: maximum
+ * Trains a flow on frames [F, N, 3] sampled at plan.temperature: maximum
  * likelihood, then a mixed stage whose KL part uses the energy bridge.
  * With a checkpoint path the run resumes where an interrupted one stopped;
  * `resumed`, if set, is then called with the trainer as the checkpoint left it.

@@ -17,10 +17,11 @@ class FlowMoveKernel;
 /**
  * What LatentMetropolisIntegrator and TSFParallelTemperingIntegrator share:
  * Monte Carlo moves proposed by a flow and accepted by an exact Metropolis
- * test (docs/math.md, "Monte Carlo moves"). Each move refreshes the flow's
- * auxiliary momenta and proposes either a latent random walk
- * v' = v + sigma xi or, with the independence probability, an independent
- * draw v' ~ N(0, tau I).
+ * test (docs/math.md, "Monte Carlo moves"). Each move proposes either a
+ * latent random walk v' = v + sigma xi (after refreshing the flow's
+ * auxiliary momenta) or, with the independence probability, an independent
+ * draw v' from the flow's prior. Independence proposals are drawn ahead in
+ * blocks (setIndependenceBlockSize), one batched flow call per block.
  *
  * The flow: the integrator keeps its own copy of the FlowModel, made when it
  * is constructed, and never changes it; training the model passed in further
@@ -58,6 +59,14 @@ public:
     /** Probability that a flow move is an independence proposal, in [0, 1]. */
     double getIndependenceProbability() const { return independenceProbability; }
     void setIndependenceProbability(double probability);
+    /**
+     * Independence proposals drawn ahead per chain by one batched flow call
+     * (>= 1, default 64). They do not depend on the chain, so the block size
+     * changes the random numbers a run uses but not its law; 1 draws each
+     * proposal when it is used. A chain whose temperature changes draws a new block.
+     */
+    int getIndependenceBlockSize() const { return independenceBlockSize; }
+    void setIndependenceBlockSize(int size);
     /** 0 (default): a different random seed each time the integrator is bound to a Context. */
     int getRandomNumberSeed() const { return randomNumberSeed; }
     void setRandomNumberSeed(int seed) { randomNumberSeed = seed; }
@@ -118,6 +127,7 @@ private:
     std::shared_ptr<const FlowModel> model;
     std::string className;
     double latentStepSize, independenceProbability;
+    int independenceBlockSize = 64;
     int randomNumberSeed = 0;
     bool checkStereochemistry = true;
     OpenMM::Kernel kernel;

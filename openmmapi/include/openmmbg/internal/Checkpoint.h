@@ -6,6 +6,7 @@
 // version or ladder is refused with a clear message, never misread.
 
 #include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
 #include <openmm/OpenMMException.h>
 
 #include <istream>
@@ -56,6 +57,10 @@ std::vector<T> readVector(std::istream& stream, size_t expectedSize, const std::
 /** Writes a tag naming the record; readTag throws unless the same tag comes next. */
 void writeTag(std::ostream& stream, const std::string& tag);
 void readTag(std::istream& stream, const std::string& tag);
+
+/** A float64 or bool tensor (or an undefined one), read back onto `device`. */
+void writeTensor(std::ostream& stream, const at::Tensor& tensor);
+at::Tensor readTensor(std::istream& stream, at::Device device);
 
 /** The full state of a CPU random generator. */
 void writeGenerator(std::ostream& stream, const at::Generator& generator);

@@ -30,6 +30,7 @@ struct FlowMoveSettings {
     std::vector<double> temperatures;  // K, one per chain
     double latentStepSize = 0;
     double independenceProbability = 0;
+    int independenceBlockSize = 1;  // independence proposals drawn ahead per chain
     int movesPerStep = 1;  // flow moves per chain and step
     int forceGroups = -1;  // the integration force groups
 };
