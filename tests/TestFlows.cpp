@@ -16,6 +16,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 using namespace OpenMMBG;
@@ -409,6 +410,69 @@ TEST(FlowModel, RejectsBadFiles) {
     expectMessage([&] { FlowModel::load(path, *fewerBonds); }, "bond");
     for (const std::string& file : {path, truncated, garbage, newer})
         std::remove(file.c_str());
+}
+
+TEST(FlowModel, EveryCorruptionOfAFlowFileIsRefused) {
+    // Byte flips (every header byte, then anywhere), truncations and garbage:
+    // none is accepted, and every refusal is an OpenMMException (any other
+    // exception, or a crash, fails the test).
+    OpenMM::System system;
+    system.addParticle(1.0);
+    FlowConfig small;  // a small file, so that many corruptions take little time
+    small.numBlocks = 1;
+    small.hiddenLayers = 1;
+    small.hiddenWidth = 8;
+    FlowModel model = FlowModel::createCartesian(system, {0, 1}, at::Tensor(), "tsf", small, 300.0);
+    std::stringstream out;
+    model.save(out);
+    const std::string bytes = out.str();
+    auto refused = [](const std::string& file) {
+        std::istringstream in(file);
+        try {
+            FlowModel::load(in, "the test file");
+            return false;
+        } catch (const OpenMM::OpenMMException&) {
+            return true;
+        }
+    };
+    ASSERT_FALSE(refused(bytes));
+    const size_t header = std::string("OpenMMBG flow\n").size() + 24;
+    std::mt19937_64 random(2024);
+    int accepted = 0;
+    for (size_t i = 0; i < 1000; i++) {
+        std::string flipped = bytes;
+        flipped[i < header ? i : random() % bytes.size()] ^= (char) (1 + random() % 255);
+        accepted += !refused(flipped);
+    }
+    for (int i = 0; i < 300; i++)
+        accepted += !refused(bytes.substr(0, random() % bytes.size()));
+    for (int i = 0; i < 100; i++) {
+        // Garbage: bare, behind the flow header, or behind a header whose length and checksum fit it.
+        std::string garbage(random() % (2 * bytes.size()), '\0');
+        for (char& c : garbage)
+            c = (char) (random() % 256);
+        const std::string prefixes[] = {"", bytes.substr(0, header), std::string("PK\3\4", 4)};
+        accepted += !refused(prefixes[i % 3] + garbage);
+    }
+    EXPECT_EQ(accepted, 0);
+    // The archive without its header, and a header of a newer version.
+    expectMessage([&] {
+        std::istringstream in(bytes.substr(header));
+        FlowModel::load(in, "a bare archive");
+    }, "without its header");
+    std::string newer = bytes;
+    newer[std::string("OpenMMBG flow\n").size()] = (char) (FlowModel::FORMAT_VERSION + 1);
+    expectMessage([&] {
+        std::istringstream in(newer);
+        FlowModel::load(in, "a newer file");
+    }, "written by a newer OpenMM-BG");
+    // One flipped weight byte, as a user would meet it.
+    std::string damaged = bytes;
+    damaged[bytes.size() - 100] ^= 1;
+    expectMessage([&] {
+        std::istringstream in(damaged);
+        FlowModel::load(in, "a damaged file");
+    }, "checksum does not match");
 }
 
 TEST(FlowModel, RejectsBadData) {

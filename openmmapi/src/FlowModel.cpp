@@ -25,6 +25,64 @@ namespace {
 
 const char* FORMAT_NAME = "openmm-bg-flow";
 
+// A flow file (docs/architecture.md, "Flow files"): a header, then the LibTorch
+// archive that holds everything else. The header records the archive's length
+// and its FNV-1a 64-bit hash: every step of the hash is a bijection of its state,
+// so any change of one byte, and almost any other change, alters it.
+const std::string FILE_MAGIC = "OpenMMBG flow\n";
+const size_t HEADER_SIZE = FILE_MAGIC.size() + 3 * sizeof(uint64_t);  // magic, version, length, hash
+
+uint64_t fnv1a64(const std::string& bytes) {
+    uint64_t hash = 14695981039346656037ull;
+    for (unsigned char byte : bytes) {
+        hash ^= byte;
+        hash *= 1099511628211ull;
+    }
+    return hash;
+}
+
+void appendNumber(std::string& out, uint64_t value) {
+    for (int i = 0; i < 8; i++)
+        out.push_back((char) ((value >> (8 * i)) & 0xff));  // little-endian on every machine
+}
+
+uint64_t numberAt(const std::string& bytes, size_t offset) {
+    uint64_t value = 0;
+    for (int i = 0; i < 8; i++)
+        value |= (uint64_t) (unsigned char) bytes[offset + i] << (8 * i);
+    return value;
+}
+
+/**
+ * The archive inside a flow file, after checking the header; files of
+ * format version 1 are bare archives (a zip file: "PK\3\4") without a hash.
+ */
+std::string checkedArchive(const std::string& bytes, const std::string& description, int formatVersion, bool& bare) {
+    const std::string prefix = "FlowModel::load: " + description;
+    bare = bytes.compare(0, 4, std::string("PK\3\4", 4)) == 0;
+    if (bare)
+        return bytes;
+    if (bytes.compare(0, FILE_MAGIC.size(), FILE_MAGIC) != 0)
+        throw OpenMMException(prefix + " is not an OpenMM-BG flow file (truncated or corrupt?)");
+    if (bytes.size() < HEADER_SIZE)
+        throw OpenMMException(prefix + " is truncated or corrupt: its header is incomplete");
+    const uint64_t version = numberAt(bytes, FILE_MAGIC.size());
+    const uint64_t length = numberAt(bytes, FILE_MAGIC.size() + 8), hash = numberAt(bytes, FILE_MAGIC.size() + 16);
+    if (version > (uint64_t) formatVersion)
+        throw OpenMMException(prefix + " has format version " + std::to_string(version) + ", this OpenMM-BG reads "
+                              "versions 1 to " + std::to_string(formatVersion) + "; it was written by a newer OpenMM-BG");
+    if (version < 2)
+        throw OpenMMException(prefix + " is corrupt: its header names format version " + std::to_string(version));
+    if (bytes.size() - HEADER_SIZE != length)
+        throw OpenMMException(prefix + " is truncated or corrupt: it holds " + std::to_string(bytes.size() - HEADER_SIZE)
+                              + " bytes after its header, which announces " + std::to_string(length));
+    std::string archive = bytes.substr(HEADER_SIZE);
+    if (fnv1a64(archive) != hash)
+        throw OpenMMException(prefix + " is corrupt: its checksum does not match its contents (the file was changed "
+                              "or damaged after it was written)");
+    return archive;
+}
+
 std::shared_ptr<Flow> makeFlow(const std::string& flowType, const CoordinateTransform& coordinates,
                                const FlowConfig& config) {
     const int n = coordinates.getNumCoordinates();
@@ -228,7 +286,15 @@ void FlowModel::save(std::ostream& stream) const {
     state["fingerprint.bonds"] = at::tensor(bonds, at::kLong).reshape({-1, 2});
     for (const auto& entry : state)
         archive.write("tensor." + entry.first, entry.second.detach().contiguous());
-    archive.save_to(stream);
+    std::ostringstream archiveBytes;
+    archive.save_to(archiveBytes);
+    const std::string payload = archiveBytes.str();
+    std::string header = FILE_MAGIC;
+    appendNumber(header, (uint64_t) FORMAT_VERSION);
+    appendNumber(header, (uint64_t) payload.size());
+    appendNumber(header, fnv1a64(payload));
+    stream.write(header.data(), (std::streamsize) header.size());
+    stream.write(payload.data(), (std::streamsize) payload.size());
 }
 
 void FlowModel::save(const std::string& path) const {
@@ -254,8 +320,14 @@ FlowModel FlowModel::read(std::istream& stream, const std::string& description) 
     std::string coordinatesType, flowType, text;
     double referenceTemperature = 0;
     int64_t version = 0;
+    std::ostringstream contents;
+    if (stream.peek() != std::char_traits<char>::eof())
+        contents << stream.rdbuf();
+    const std::string bytes = contents.str();
+    bool bare = false;
+    std::istringstream archiveStream(checkedArchive(bytes, description, FORMAT_VERSION, bare));
     try {
-        archive.load_from(stream);
+        archive.load_from(archiveStream);
         c10::IValue value;
         if (!archive.try_read("format", value) || !value.isString() || value.toStringRef() != FORMAT_NAME)
             throw OpenMMException("FlowModel::load: " + description + " is not an OpenMM-BG flow file");
@@ -265,6 +337,9 @@ FlowModel FlowModel::read(std::istream& stream, const std::string& description) 
             throw OpenMMException("FlowModel::load: " + description + " has format version " + std::to_string(version)
                                   + ", this OpenMM-BG reads versions 1 to " + std::to_string(FORMAT_VERSION)
                                   + "; it was written by a newer OpenMM-BG");
+        if (bare && version >= 2)
+            throw OpenMMException("FlowModel::load: " + description + " is corrupt: a flow of format version "
+                                  + std::to_string(version) + " without its header");
         archive.read("coordinates_type", value);
         coordinatesType = value.toStringRef();
         archive.read("flow_type", value);

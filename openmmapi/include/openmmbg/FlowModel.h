@@ -133,8 +133,9 @@ public:
     void save(const std::string& path) const;
     void save(std::ostream& stream) const;
     /**
-     * Throws an OpenMMException for a missing, truncated or corrupt file, a
-     * newer format version, or weights that are not finite.
+     * Throws an OpenMMException for a missing, truncated or corrupt file (the
+     * header's length and checksum cover every byte after it), a newer
+     * format version, or weights that are not finite.
      */
     static FlowModel load(const std::string& path);
     static FlowModel load(std::istream& stream, const std::string& description = "stream");
@@ -150,7 +151,8 @@ public:
      */
     FlowModel to(at::Device device) const;
 
-    static const int FORMAT_VERSION = 1;
+    /** 2: a header with the archive's length and checksum; 1: the bare archive (still read). */
+    static const int FORMAT_VERSION = 2;
 
 private:
     /** load() without the check of the weights: clone() copies whatever the model holds. */
