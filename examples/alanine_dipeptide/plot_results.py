@@ -10,6 +10,7 @@ Reads the CSV series the pipeline writes and writes:
   energy_histograms.png  potential energy densities
   training.png           training losses and ESS (if training.csv exists)
 """
+import json
 import os
 import sys
 
@@ -31,6 +32,16 @@ def read_series(path):
     return series
 
 
+def flow_label(folder):
+    """The flow's name in the plots, from summary.json's flow_type (a TSF if absent)."""
+    try:
+        with open(os.path.join(folder, "summary.json")) as f:
+            kind = json.load(f).get("flow_type", "tsf")
+    except (OSError, ValueError):
+        kind = "tsf"
+    return {"tsf": "TSF", "spline": "spline flow", "realnvp": "RealNVP"}.get(kind, kind)
+
+
 def main():
     if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
         sys.exit("usage: plot_results.py RESULTS_DIR (an existing folder written by the pipeline)")
@@ -40,12 +51,13 @@ def main():
     if missing:
         sys.exit(f"plot_results.py: {folder} lacks {', '.join(n + '.csv' for n in missing)}; run the pipeline first")
     s = {n: read_series(os.path.join(folder, n + ".csv")) for n in names}
+    flow = flow_label(folder)
 
     # Ramachandran plots.
     panels = [
-        ("MD 600 K", s["md600"], None), ("TSF 600 K", s["flow600"], None),
-        ("TSF 600 K, reweighted", s["flow600"], "weight"), ("MD 300 K", s["md300"], None),
-        ("TSF 300 K", s["flow300"], None), ("TSF 300 K, reweighted", s["flow300"], "weight"),
+        ("MD 600 K", s["md600"], None), (f"{flow} 600 K", s["flow600"], None),
+        (f"{flow} 600 K, reweighted", s["flow600"], "weight"), ("MD 300 K", s["md300"], None),
+        (f"{flow} 300 K", s["flow300"], None), (f"{flow} 300 K, reweighted", s["flow300"], "weight"),
         ("Metropolis 300 K", s["mcmc300"], None), ("parallel tempering 300 K", s["pt300"], None),
     ]
     fig, axes = plt.subplots(2, 4, figsize=(16, 8), sharex=True, sharey=True)
@@ -71,10 +83,10 @@ def main():
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     bins = np.linspace(-np.pi, np.pi, 61)
     for ax, title, entries in [
-        (axes[0], "600 K", [("MD", s["md600"], None), ("TSF", s["flow600"], None),
-                            ("TSF reweighted", s["flow600"], "weight")]),
-        (axes[1], "300 K", [("MD", s["md300"], None), ("TSF", s["flow300"], None),
-                            ("TSF reweighted", s["flow300"], "weight"), ("Metropolis", s["mcmc300"], None),
+        (axes[0], "600 K", [("MD", s["md600"], None), (flow, s["flow600"], None),
+                            (f"{flow} reweighted", s["flow600"], "weight")]),
+        (axes[1], "300 K", [("MD", s["md300"], None), (flow, s["flow300"], None),
+                            (f"{flow} reweighted", s["flow300"], "weight"), ("Metropolis", s["mcmc300"], None),
                             ("parallel tempering", s["pt300"], None)]),
     ]:
         for label, series, weights in entries:
