@@ -57,10 +57,6 @@ Candidates Candidates::gather(std::vector<Candidates> pieces, const at::Tensor& 
     return all;
 }
 
-void IndependenceProposals::clear() {
-    std::fill(blocks.begin(), blocks.end(), Block());
-}
-
 void IndependenceProposals::writeState(std::ostream& stream) const {
     checkpoint::writeTag(stream, "IndependenceProposals");
     checkpoint::write<int64_t>(stream, (int64_t) blocks.size());

@@ -82,7 +82,6 @@ public:
     };
     void resize(int chains) { blocks.resize(chains); }
     Block& getBlock(int chain) { return blocks[chain]; }
-    void clear();
     void writeState(std::ostream& stream) const;
     void readState(std::istream& stream, at::Device device);
 
