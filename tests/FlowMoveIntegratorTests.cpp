@@ -29,6 +29,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace OpenMMBG {
@@ -249,6 +250,55 @@ TEST_F(LatentMetropolisOnPlatform, IndependenceBlocksFollowTheChainsTemperatureA
     EXPECT_NEAR(sum / samples, 2.0, 5 * 2.0 / std::sqrt((double) samples));
     EXPECT_EQ(context.getState(OpenMM::State::Positions).getPositions()[0][2], -0.7);
     expectMessage([&] { integrator.setIndependenceBlockSize(0); }, "block size");
+}
+
+TEST_F(LatentMetropolisOnPlatform, TwoContextsOnTwoThreadsMatchSequentialRuns) {
+    // Both integrators, each in its own Context (made on this thread: OpenMM
+    // 7.7's CPU platform registers Contexts without a lock), stepped on two
+    // threads at once, give bit for bit the runs made one after the other.
+    DoubleWell well;
+    auto system = well.createSystem();
+    FlowModel model = untrainedDoubleWellFlow(*system);
+    struct Run {
+        std::unique_ptr<FlowMoveIntegrator> integrator;
+        std::unique_ptr<OpenMM::Context> context;
+        std::vector<double> xs;
+        std::string error;
+    };
+    auto makeRuns = [&] {
+        std::vector<Run> runs(2);
+        runs[0].integrator = std::make_unique<LatentMetropolisIntegrator>(model, T_REF, 0.5, 0.3);
+        runs[1].integrator = std::make_unique<TSFParallelTemperingIntegrator>(
+            model, std::vector<double>{300.0, 420.0, 600.0}, 0.5, 0.3);
+        for (int k = 0; k < 2; k++) {
+            runs[k].integrator->setRandomNumberSeed(61 + k);
+            runs[k].integrator->setIndependenceBlockSize(8);
+            runs[k].context = std::make_unique<OpenMM::Context>(*system, *runs[k].integrator, platform(), properties());
+            runs[k].context->setPositions({OpenMM::Vec3(-2.4, 0.0, 0.0)});
+        }
+        return runs;
+    };
+    auto advance = [](Run& run) {
+        try {
+            for (int i = 0; i < 150; i++) {
+                run.integrator->step(1);
+                run.xs.push_back(xOf(*run.context));
+            }
+        } catch (const std::exception& e) {
+            run.error = e.what();
+        }
+    };
+    std::vector<Run> sequential = makeRuns(), concurrent = makeRuns();
+    for (Run& run : sequential)
+        advance(run);
+    std::thread first([&] { advance(concurrent[0]); }), second([&] { advance(concurrent[1]); });
+    first.join();
+    second.join();
+    for (int k = 0; k < 2; k++) {
+        EXPECT_EQ(concurrent[k].error, "");
+        EXPECT_EQ(concurrent[k].xs, sequential[k].xs) << "integrator " << k;
+        EXPECT_EQ(concurrent[k].xs.size(), 150u);
+    }
 }
 
 TEST_F(LatentMetropolisOnPlatform, KeepsItsOwnCopyOfTheFlow) {
