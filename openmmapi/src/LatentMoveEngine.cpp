@@ -42,17 +42,19 @@ Candidates Candidates::gather(std::vector<Candidates> pieces, const at::Tensor& 
     if (pieces.size() == 1 && !order.defined())
         return pieces.front();
     Candidates all = pieces.front();
-    const size_t count = all.fields().size();
-    for (size_t f = 0; f < count; f++) {
-        at::Tensor& field = *all.fields()[f];
-        if (!field.defined())
+    const std::vector<at::Tensor*> fields = all.fields();
+    std::vector<std::vector<at::Tensor*>> pieceFields;
+    for (Candidates& piece : pieces)
+        pieceFields.push_back(piece.fields());
+    for (size_t f = 0; f < fields.size(); f++) {
+        if (!fields[f]->defined())
             continue;
         std::vector<at::Tensor> parts;
-        for (Candidates& piece : pieces)
-            parts.push_back(*piece.fields()[f]);
-        field = at::cat(parts);
+        for (const std::vector<at::Tensor*>& piece : pieceFields)
+            parts.push_back(*piece[f]);
+        *fields[f] = at::cat(parts);
         if (order.defined())
-            field = field.index_select(0, order);
+            *fields[f] = fields[f]->index_select(0, order);
     }
     return all;
 }
