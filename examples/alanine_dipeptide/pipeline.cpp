@@ -9,7 +9,11 @@
 // stages and resumes an interrupted training from its checkpoint.
 //
 //   alanine_dipeptide_pipeline [--preset default|long|smoke] [--output DIR]
-//                              [--flow FILE] [--flow-type tsf|spline] [--data DIR] [--no-plots]
+//                              [--flow FILE] [--flow-type tsf|spline] [--data DIR]
+//                              [--reference FILE|none] [--no-plots]
+// Every dF_phi is compared with the reference (alanine_dipeptide_reference's
+// summary.json, the committed one by default): its difference in combined
+// error bars.
 
 #include "AlanineDipeptide.h"
 
@@ -29,6 +33,7 @@
 #include <map>
 #include <sstream>
 #include <sys/stat.h>
+#include <tuple>
 
 using namespace OpenMMBG;
 using namespace OpenMMBG::alanine;
@@ -173,6 +178,7 @@ struct Options {
     std::string data = BG_DATA_DIR;
     std::string flow;
     std::string flowType = "tsf";  // of a flow this run trains
+    std::string reference = std::string(BG_SOURCE_DIR) + "/examples/alanine_dipeptide/results/reference/summary.json";
     bool plots = true;
 };
 
@@ -195,11 +201,13 @@ Options parse(int argc, char** argv) {
             options.flow = value();
         else if (arg == "--flow-type")
             options.flowType = value();
+        else if (arg == "--reference")
+            options.reference = value();
         else if (arg == "--no-plots")
             options.plots = false;
         else if (arg == "--help" || arg == "-h")
             throw UsageError("usage: alanine_dipeptide_pipeline [--preset default|long|smoke] [--output DIR] "
-                             "[--flow FILE] [--flow-type tsf|spline] [--data DIR] [--no-plots]");
+                             "[--flow FILE] [--flow-type tsf|spline] [--data DIR] [--reference FILE|none] [--no-plots]");
         else
             throw UsageError("unknown option '" + arg + "' (see --help)");
     }
@@ -421,15 +429,19 @@ private:
         summary.number("flow600_ess_clipped", kishEffectiveSampleSize(flow600.logWeight, 1e-4));
         summary.number("flow300_ess", kishEffectiveSampleSize(flow300.logWeight));
         summary.number("flow300_ess_clipped", kishEffectiveSampleSize(flow300.logWeight, 1e-4));
-        summary.estimate("dF_phi_md600", phiFreeEnergyDifference(md[0].phi));
-        summary.estimate("dF_phi_md300", phiFreeEnergyDifference(md[1].phi));
-        for (const Samples* flow : {&flow600, &flow300}) {
-            const std::string name = flow == &flow600 ? "flow600" : "flow300";
-            summary.estimate("dF_phi_" + name, weightedPhiFreeEnergyDifference(flow->phi));
-            summary.estimate("dF_phi_" + name + "_reweighted", weightedPhiFreeEnergyDifference(flow->phi, flow->logWeight));
-        }
-        summary.estimate("dF_phi_mcmc300", phiFreeEnergyDifference(chain.phi));
-        summary.estimate("dF_phi_pt300", phiFreeEnergyDifference(pt.phi));
+        // dF_phi of every method, with the temperature it estimates.
+        std::vector<std::tuple<std::string, double, Estimate>> dF = {
+            {"md600", 600.0, phiFreeEnergyDifference(md[0].phi)},
+            {"md300", 300.0, phiFreeEnergyDifference(md[1].phi)},
+            {"flow600", 600.0, weightedPhiFreeEnergyDifference(flow600.phi)},
+            {"flow600_reweighted", 600.0, weightedPhiFreeEnergyDifference(flow600.phi, flow600.logWeight)},
+            {"flow300", 300.0, weightedPhiFreeEnergyDifference(flow300.phi)},
+            {"flow300_reweighted", 300.0, weightedPhiFreeEnergyDifference(flow300.phi, flow300.logWeight)},
+            {"mcmc300", 300.0, phiFreeEnergyDifference(chain.phi)},
+            {"pt300", 300.0, phiFreeEnergyDifference(pt.phi)}};
+        for (const auto& [name, temperature, estimate] : dF)
+            summary.estimate("dF_phi_" + name, estimate);
+        compareWithReference(dF);
         summary.number("md300_phi_transitions_per_1000_evaluations",
                        1000.0 * phiTransitions(md[1].phi) / (double) preset.mdSteps);
         const Samples &md600 = md[0], &md300 = md[1];
@@ -447,6 +459,33 @@ private:
         std::printf("== 4. summary\n");
         std::ifstream text(out + "/summary.txt");
         std::printf("%s", std::string((std::istreambuf_iterator<char>(text)), std::istreambuf_iterator<char>()).c_str());
+    }
+
+    /**
+     * The reference's dF_phi at 300 and 600 K, and every estimate's signed
+     * difference from it in combined error bars (inf where a method saw one
+     * side only). Without a reference file the comparison is left out.
+     */
+    void compareWithReference(const std::vector<std::tuple<std::string, double, Estimate>>& dF) {
+        if (options.reference == "none")
+            return;
+        std::vector<ReferenceEstimate> reference;
+        try {
+            reference = readReference(options.reference);
+        } catch (const OpenMM::OpenMMException& e) {
+            std::printf("  (no comparison with the reference: %s)\n", e.what());
+            return;
+        }
+        for (double temperature : {300.0, 600.0})
+            for (const ReferenceEstimate& r : reference)
+                if (r.region == "phi > 0" && std::abs(r.temperature - temperature) < 0.01) {
+                    summary.estimate("reference_dF_phi_" + std::to_string((int) temperature), r.dF);
+                    for (const auto& [name, t, estimate] : dF)
+                        if (t == temperature)
+                            summary.number("dF_phi_" + name + "_vs_reference_errors",
+                                           std::isfinite(estimate.value) ? (estimate.value - r.dF.value)
+                                                   / std::hypot(estimate.error, r.dF.error) : estimate.value);
+                }
     }
 
     void plot() {

@@ -7,6 +7,7 @@
 #include "openmmbg/tools/DCDFile.h"
 #include "openmmbg/tools/Metrics.h"
 #include "openmmbg/tools/MoleculeIO.h"
+#include "openmmbg/tools/Reweighting.h"
 #include "openmmbg/tools/ToySystems.h"
 
 #endif

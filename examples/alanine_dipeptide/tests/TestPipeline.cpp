@@ -12,7 +12,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -122,6 +124,61 @@ TEST(Pipeline, TrainsASplineFlowAndRefusesAFolderOfAnotherFlowType) {
     EXPECT_EQ(other.status, 2) << other.output << other.errors;
     EXPECT_NE(other.errors.find("is a spline flow where this run trains a tsf flow"), std::string::npos) << other.errors;
     EXPECT_EQ(FlowModel::load(folder + "/flow.bgflow").getFlow().getTypeName(), "spline");
+}
+
+/** The number after "key": in a summary.json (nan if absent or not a number). */
+double jsonNumber(const std::string& json, const std::string& key) {
+    const size_t at = json.find("\"" + key + "\": ");
+    return at == std::string::npos ? NAN : std::strtod(json.c_str() + at + key.size() + 4, nullptr);
+}
+
+TEST(Pipeline, ComparesEveryEstimateWithTheReference) {
+    const std::string folder = temporaryPath("_reference");
+    ASSERT_EQ(mkdir(folder.c_str(), 0755), 0);
+    for (const char* name : {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd", "flow.bgflow", "training.csv"})
+        copyFile(smokeRun() + "/" + name, folder + "/" + name);
+    const std::string reference = folder + "/reference.json";
+    std::ofstream(reference) << "{\n  \"estimates\": [\n"
+                                "    {\"region\": \"phi > 0\", \"temperature_K\": 300, \"dF_kT\": 3.5, \"error_kT\": 0.1},\n"
+                                "    {\"region\": \"alpha_L\", \"temperature_K\": 600, \"dF_kT\": 9, \"error_kT\": 1},\n"
+                                "    {\"region\": \"phi > 0\", \"temperature_K\": 600, \"dF_kT\": 2.25, \"error_kT\": 0.2}\n"
+                                "  ]\n}\n";
+    PipelineRun run = runPipeline("--preset smoke --no-plots --reference " + reference + " --output " + folder);
+    ASSERT_EQ(run.status, 0) << run.output << run.errors;
+    const std::string summary = contents(folder + "/summary.json");
+    EXPECT_NE(summary.find("\"reference_dF_phi_300\": {\"value\": 3.5, \"error\": 0.1}"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("\"reference_dF_phi_600\": {\"value\": 2.25, \"error\": 0.2}"), std::string::npos) << summary;
+    // Each difference is the estimate's distance from the reference at its temperature in combined error bars.
+    const size_t md600 = summary.find("\"dF_phi_md600\": ");
+    ASSERT_NE(md600, std::string::npos);
+    const std::string entry = summary.substr(md600, summary.find('\n', md600) - md600);
+    const double value = jsonNumber(entry, "value"), error = jsonNumber(entry, "error");
+    ASSERT_TRUE(std::isfinite(value) && std::isfinite(error)) << entry;
+    EXPECT_NEAR(jsonNumber(summary, "dF_phi_md600_vs_reference_errors"), (value - 2.25) / std::hypot(error, 0.2),
+                1e-4 * (1 + std::abs(value)));
+    for (const char* name : {"md300", "flow300", "flow300_reweighted", "mcmc300", "pt300", "flow600", "flow600_reweighted"})
+        EXPECT_NE(summary.find(std::string("\"dF_phi_") + name + "_vs_reference_errors\""), std::string::npos) << name;
+
+    // Without a readable reference the comparison is left out, with a note.
+    PipelineRun without = runPipeline("--preset smoke --no-plots --reference " + folder + "/none.json --output " + folder);
+    ASSERT_EQ(without.status, 0) << without.output << without.errors;
+    EXPECT_NE(without.output.find("no comparison with the reference: cannot open the reference"), std::string::npos);
+    EXPECT_EQ(contents(folder + "/summary.json").find("vs_reference"), std::string::npos);
+}
+
+TEST(Pipeline, TheCommittedReferenceHoldsDFPhiAt300And600K) {
+    const std::vector<alanine::ReferenceEstimate> reference =
+        alanine::readReference(std::string(BG_SOURCE_DIR) + "/examples/alanine_dipeptide/results/reference/summary.json");
+    for (double temperature : {300.0, 600.0}) {
+        int found = 0;
+        for (const alanine::ReferenceEstimate& r : reference)
+            if (r.region == "phi > 0" && r.temperature == temperature) {
+                found++;
+                EXPECT_TRUE(r.dF.value > 0 && r.dF.value < 10) << r.dF.value;
+                EXPECT_TRUE(r.dF.error > 0 && r.dF.error < 1) << r.dF.error;
+            }
+        EXPECT_EQ(found, 1) << temperature;
+    }
 }
 
 TEST(Pipeline, InterruptedTrainingResumesAndKeepsItsLog) {

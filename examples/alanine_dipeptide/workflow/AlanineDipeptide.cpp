@@ -5,6 +5,7 @@
 #include "openmmbg/OpenMMEnergy.h"
 #include "openmmbg/TSFParallelTemperingIntegrator.h"
 #include "openmmbg/Positions.h"
+#include "openmmbg/ReplicaExchange.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <openmm/Context.h>
@@ -15,6 +16,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -135,6 +137,104 @@ Samples runMD(const Molecule& molecule, const MDOptions& options, const std::fun
             progress((double) (f + 1) / frames);
     }
     return describe(molecule, at::cat(x), at::tensor(energy, at::kDouble));
+}
+
+ReplicaExchangeResult runReplicaExchangeMD(const Molecule& molecule, const ReplicaExchangeOptions& options,
+                                           const std::function<void(double)>& progress) {
+    const std::vector<double>& ladder = options.temperatures;
+    ReplicaExchange::checkLadder(ladder, "runReplicaExchangeMD");
+    if (options.steps <= 0 || options.interval <= 0 || options.steps < options.interval)
+        throw OpenMMException("runReplicaExchangeMD: need steps >= interval > 0");
+    const int replicas = (int) ladder.size();
+    std::vector<std::unique_ptr<LangevinMiddleIntegrator>> integrators;
+    std::vector<std::unique_ptr<Context>> contexts;
+    for (int r = 0; r < replicas; r++) {
+        const int seed = options.seed * 1000 + r;
+        integrators.push_back(std::make_unique<LangevinMiddleIntegrator>(ladder[r], options.friction, options.timestep));
+        integrators.back()->setRandomNumberSeed(seed);
+        contexts.push_back(std::make_unique<Context>(*molecule.system, *integrators.back(),
+                                                     Platform::getPlatformByName("Reference")));
+        contexts.back()->setPositions(molecule.structure.positions);
+        contexts.back()->setVelocitiesToTemperature(ladder[r], seed);
+        integrators.back()->step((int) options.equilibrationSteps);
+    }
+    ReplicaExchange exchange(ladder);
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(options.seed * 1000 + 999);
+    const long long frames = options.steps / options.interval;
+    std::vector<std::vector<at::Tensor>> x(replicas);
+    std::vector<std::vector<double>> energy(replicas);
+    const std::clock_t start = std::clock();
+    // contexts[k] stays at temperature ladder[k]; configurations move between rungs.
+    for (long long f = 0; f < frames; f++) {
+        std::vector<State> states;
+        std::vector<double> energies;
+        for (int r = 0; r < replicas; r++) {
+            integrators[r]->step(options.interval);
+            states.push_back(contexts[r]->getState(State::Positions | State::Velocities | State::Energy));
+            energies.push_back(states.back().getPotentialEnergy());
+        }
+        std::vector<int> swapped(replicas);
+        for (int r = 0; r < replicas; r++)
+            swapped[r] = r;
+        for (int r : exchange.exchange(energies, generator))
+            std::swap(swapped[r], swapped[r + 1]);
+        for (int k = 0; k < replicas; k++) {
+            const State& state = states[swapped[k]];
+            if (swapped[k] != k) {
+                std::vector<Vec3> v = state.getVelocities();
+                const double scale = std::sqrt(ladder[k] / ladder[swapped[k]]);
+                for (Vec3& vi : v)
+                    vi *= scale;
+                contexts[k]->setPositions(state.getPositions());
+                contexts[k]->setVelocities(v);
+            }
+            x[k].push_back(positionsToTensor(state.getPositions()));
+            energy[k].push_back(energies[swapped[k]]);
+        }
+        if (progress && (f + 1) % std::max(1LL, frames / 20) == 0)
+            progress((double) (f + 1) / frames);
+    }
+    ReplicaExchangeResult result;
+    result.cpuSeconds = (double) (std::clock() - start) / CLOCKS_PER_SEC;
+    for (int k = 0; k < replicas; k++) {
+        result.rungs.push_back(describe(molecule, at::cat(x[k]), at::tensor(energy[k], at::kDouble)));
+        if (!options.keepPositions)
+            result.rungs.back().x = at::Tensor();
+    }
+    const ExchangeStatistics& statistics = exchange.getStatistics();
+    for (int p = 0; p + 1 < replicas; p++)
+        result.exchangeAcceptance.push_back((double) statistics.acceptances[p]
+                                            / (double) std::max<long long>(1, statistics.attempts[p]));
+    result.roundTrips = statistics.roundTrips;
+    return result;
+}
+
+std::vector<ReferenceEstimate> readReference(const std::string& path) {
+    std::ifstream in(path);
+    if (!in)
+        throw OpenMMException("cannot open the reference '" + path + "'");
+    // One estimate per line: {"region": "...", "temperature_K": T, "dF_kT": v, ..., "error_kT": e, ...}
+    auto field = [&](const std::string& line, const std::string& key) {
+        const size_t at = line.find("\"" + key + "\": ");
+        if (at == std::string::npos)
+            throw OpenMMException("the reference '" + path + "' has no " + key + " in: " + line);
+        return line.substr(at + key.size() + 4);
+    };
+    std::vector<ReferenceEstimate> estimates;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.find("\"region\"") == std::string::npos)
+            continue;
+        const std::string region = field(line, "region");
+        ReferenceEstimate e;
+        e.region = region.substr(1, region.find('"', 1) - 1);
+        e.temperature = std::strtod(field(line, "temperature_K").c_str(), nullptr);
+        e.dF = {std::strtod(field(line, "dF_kT").c_str(), nullptr), std::strtod(field(line, "error_kT").c_str(), nullptr)};
+        estimates.push_back(e);
+    }
+    if (estimates.empty())
+        throw OpenMMException("the reference '" + path + "' holds no estimates");
+    return estimates;
 }
 
 void writeAtomically(const std::string& path, const std::string& text) {

@@ -60,6 +60,45 @@ struct MDOptions {
 Samples runMD(const Molecule& molecule, const MDOptions& options,
               const std::function<void(double)>& progress = nullptr);
 
+/** Replica-exchange MD (temperature parallel tempering with Langevin MD). */
+struct ReplicaExchangeOptions {
+    std::vector<double> temperatures;  // K, increasing; the configuration at rung k is at temperatures[k]
+    double timestep = 0.001;           // ps
+    double friction = 1.0;             // 1/ps
+    long long equilibrationSteps = 20000;  // per replica, before the first exchange
+    long long steps = 1000000;         // production steps per replica
+    int interval = 1000;               // steps between exchange rounds; a frame of every rung after each
+    int seed = 1;
+    bool keepPositions = false;        // keep x of every frame in the result (memory: F K N 3 doubles)
+};
+
+struct ReplicaExchangeResult {
+    std::vector<Samples> rungs;              // per temperature, one frame per exchange round
+    std::vector<double> exchangeAcceptance;  // per pair (k, k + 1)
+    long long roundTrips = 0;
+    double cpuSeconds = 0;                   // of the production part (this thread)
+};
+
+/**
+ * Replica-exchange MD from the minimized structure: every replica runs
+ * LangevinMiddleIntegrator at its rung (Reference platform, one thread);
+ * after every `interval` steps neighbours exchange configurations by
+ * ReplicaExchange's rule (velocities rescaled by sqrt(T_new / T_old)), and a
+ * frame of every rung is recorded. `progress` receives the fraction done.
+ */
+ReplicaExchangeResult runReplicaExchangeMD(const Molecule& molecule, const ReplicaExchangeOptions& options,
+                                           const std::function<void(double)>& progress = nullptr);
+
+/** One estimate of the reference (alanine_dipeptide_reference's summary.json). */
+struct ReferenceEstimate {
+    std::string region;  // "phi > 0", "alpha_L", "alpha_R", "C7eq/beta"
+    double temperature;  // K
+    Estimate dF;         // -ln(P / (1 - P)) in kT, with the quoted error
+};
+
+/** Every estimate of a reference summary.json; an OpenMMException if the file cannot be read or parsed. */
+std::vector<ReferenceEstimate> readReference(const std::string& path);
+
 /** Writes the per-frame series (phi, psi, energy, log-weight) as CSV. */
 void writeSeries(const Samples& samples, const std::string& path);
 /**

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The C++ suite under AddressSanitizer and UndefinedBehaviorSanitizer: builds
+# everything but the Python module and the CUDA kernels with BG_SANITIZE=ON in
+# build-sanitize/ (or $BG_SANITIZE_BUILD_DIR) and runs ctest there. LibTorch,
+# OpenMM and the system libraries are not instrumented; what they report is
+# suppressed by scripts/sanitizers/*.supp, each entry with its reason.
+# Needs the Debian packages of scripts/setup.sh (the README's commands install them).
+#
+#   bash scripts/run_sanitizers.sh [ctest arguments, e.g. -R TestFlows]
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BG_SANITIZE_BUILD_DIR:-$ROOT/build-sanitize}
+JOBS=${BG_JOBS:-$(nproc)}
+SUPPRESSIONS="$ROOT/scripts/sanitizers"
+
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBG_SANITIZE=ON \
+        -DBG_BUILD_PYTHON_WRAPPERS=OFF -DBG_BUILD_CUDA_LIB=OFF -DBG_BUILD_BENCH=OFF || exit 1
+fi
+cmake --build "$BUILD_DIR" --parallel "$JOBS" || exit 1
+
+# Instrumented programs load only this build's plugins (OpenMM's own
+# uninstrumented CPU platform is registered by the test programs themselves).
+export OPENMM_PLUGIN_DIR="$BUILD_DIR/plugins"
+export OMP_NUM_THREADS=1
+export ASAN_OPTIONS="detect_leaks=1:detect_odr_violation=0:abort_on_error=1:strict_init_order=1"
+export LSAN_OPTIONS="suppressions=$SUPPRESSIONS/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="suppressions=$SUPPRESSIONS/ubsan.supp:print_stacktrace=1:halt_on_error=1"
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" --timeout 1800 "$@"
