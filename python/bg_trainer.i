@@ -121,6 +121,8 @@ public:
     ~FlowTrainer();
     /** ML training data: frames (F, N, 3) in nm sampled at T. */
     void setData(const at::Tensor& frames, double temperature);
+    /** Weighted ML data: frames (F, N, 3) with log importance weights (F,) that make them a sample at T; batches are drawn in proportion to the weights. */
+    void setData(const at::Tensor& frames, double temperature, const at::Tensor& logWeights);
     /** The same, read from a DCD file (OpenMM's DCDReporter). */
     void setData(const std::string& dcdPath, double temperature);
     /** The energy bridge for the KL loss. */

@@ -109,6 +109,39 @@ TEST(FlowTrainer, MaximumLikelihoodThenMixedMatchesExactWells) {
     EXPECT_GT(afterMixed.ess, 0.5);
 }
 
+TEST(FlowTrainer, WeightedDataFromAnotherTemperatureTeachesTheTarget) {
+    // Exact samples at 2T, weighted to T: w = exp(-u (1/tau_T - 1/tau_2T)) = exp(-u / 2),
+    // u in kT at T. Maximum likelihood on them must learn the wells at T, not at 2T.
+    DoubleWell well;
+    auto system = well.createSystem();
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(3);
+    at::Tensor data = well.sampleExact(20000, 2 * T, generator);
+    at::Tensor x = data.select(1, 0).select(1, 0), y = data.select(1, 0).select(1, 1);
+    at::Tensor u = at::zeros_like(x);
+    for (int64_t i = 0; i < x.size(0); i++)
+        u[i] = well.xEnergy(x[i].item<double>());
+    u = u + 0.5 * well.d * y * y;
+    FlowModel model = FlowModel::createCartesian(*system, {0, 1}, data, "realnvp", smallFlow(), T);
+    FlowTrainer trainer(model, quietOptions());
+    trainer.setData(data, T, -0.5 * u);
+    TrainingStage ml;
+    ml.name = "ml";
+    ml.steps = 1000;
+    trainer.train(ml);
+    auto bridge = bridgeFor(*system);
+    WellEstimate learned = estimateWells(model, *bridge, 100000, 9);
+    // As for unweighted data at T (the test above): within 0.5 kT; the 2T answer is over 2 kT away.
+    EXPECT_NEAR(learned.unweighted, well.freeEnergyDifference(T), 0.5) << "fraction right " << learned.fractionRight;
+    EXPECT_GT(std::abs(well.freeEnergyDifference(2 * T) - well.freeEnergyDifference(T)), 2.0);
+
+    // Weights that cannot describe a distribution are refused; the trainer keeps its data.
+    at::Tensor bad = -0.5 * u;
+    bad[5] = NAN;
+    expectMessage([&] { trainer.setData(data, T, bad); }, "NaN or +inf");
+    expectMessage([&] { trainer.setData(data, T, at::full({20000}, -INFINITY, at::kDouble)); }, "every weight is zero");
+    expectMessage([&] { trainer.setData(data, T, u.narrow(0, 0, 10)); }, "one log-weight per frame");
+}
+
 TEST(FlowTrainer, DataFreeTemperingReachesTheTargetAndLearnsIt) {
     // A single, anisotropic and skewed well: reverse KL alone can learn it.
     DoubleWell well;

@@ -188,6 +188,7 @@ public:
     std::unique_ptr<torch::optim::Adam> optimizer;
     at::Tensor data;
     double dataTemperature = 0;
+    at::Tensor dataProbabilities;  // [F] batch-drawing probabilities of weighted data; undefined: uniform
     std::shared_ptr<OpenMMEnergy> energy;
     std::map<std::string, int64_t> completed;
     std::map<std::string, double> temperingTemperature;
@@ -211,6 +212,20 @@ void FlowTrainer::setData(const at::Tensor& frames, double temperature) {
     impl->model.tau(temperature);  // checks the temperature
     impl->data = frames.detach().to(at::kCPU).contiguous();
     impl->dataTemperature = temperature;
+    impl->dataProbabilities = at::Tensor();
+}
+
+void FlowTrainer::setData(const at::Tensor& frames, double temperature, const at::Tensor& logWeights) {
+    const std::string who = "FlowTrainer::setData";
+    if (!logWeights.defined() || logWeights.dim() != 1 || logWeights.size(0) != frames.size(0))
+        throw OpenMMException(who + ": need one log-weight per frame");
+    at::Tensor lw = logWeights.detach().to(at::kCPU).to(at::kDouble);
+    if (at::isnan(lw).any().item<bool>() || (lw == INFINITY).any().item<bool>())
+        throw OpenMMException(who + ": log-weights must not be NaN or +inf");
+    if (!at::isfinite(lw).any().item<bool>())
+        throw OpenMMException(who + ": every weight is zero");
+    setData(frames, temperature);
+    impl->dataProbabilities = at::softmax(lw, 0).contiguous();
 }
 
 void FlowTrainer::setData(const std::string& dcdPath, double temperature) {
@@ -251,7 +266,9 @@ TrainingSummary FlowTrainer::train(const TrainingStage& stage) {
 
         at::Tensor loss = at::zeros({}, at::kDouble);
         if (progress.lambda < 1) {
-            at::Tensor index = at::randint(impl->data.size(0), {stage.batchSize}, impl->generator, at::kLong);
+            at::Tensor index = impl->dataProbabilities.defined()
+                ? at::multinomial(impl->dataProbabilities, stage.batchSize, true, impl->generator)
+                : at::randint(impl->data.size(0), {stage.batchSize}, impl->generator, at::kLong);
             at::Tensor nll = -impl->model.logProb(impl->data.index_select(0, index), impl->dataTemperature,
                                                   impl->generator).mean();
             progress.lossML = nll.item<double>();

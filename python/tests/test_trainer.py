@@ -117,3 +117,18 @@ def test_kl_training_through_the_energy_bridge(system, exactData):
     last = summary.last
     assert np.isfinite(last.lossKL) and last.lambda_ == 1.0 and last.temperature == 600.0
     assert 0 < last.essFraction <= 1 and np.isfinite(last.meanReducedEnergy)
+
+
+def test_weighted_data_draws_batches_in_proportion_to_the_weights(system, exactData):
+    data = np.asarray(exactData)
+    right = data[:, 0, 0] > 0
+    # All the weight on the frames with x > 0: the flow learns that side only.
+    logWeights = np.where(right, 0.0, -np.inf)
+    trainer = openmmbg.FlowTrainer(smallFlow(system, exactData), openmmbg.TrainerOptions(seed=4, numThreads=1))
+    trainer.setData(exactData, T_REF, logWeights)
+    trainer.train(openmmbg.TrainingStage(name="ml", steps=200, batchSize=128, learningRate=5e-3))
+    assert trainer.testNLL(data[right], T_REF) < trainer.testNLL(data[~right], T_REF) - 1.0
+    with pytest.raises(openmm.OpenMMException, match="one log-weight per frame"):
+        trainer.setData(exactData, T_REF, logWeights[:10])
+    with pytest.raises(openmm.OpenMMException, match="every weight is zero"):
+        trainer.setData(exactData, T_REF, np.full(len(data), -np.inf))

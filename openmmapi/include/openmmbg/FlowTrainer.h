@@ -127,6 +127,16 @@ public:
 
     /** Training data for the ML loss: frames [F, N, 3] in nm sampled at `temperature` (K). */
     void setData(const at::Tensor& frames, double temperature);
+    /**
+     * Weighted training data: frames [F, N, 3] (nm) whose importance weights
+     * exp(logWeights) [F] make them a sample of the Boltzmann distribution at
+     * `temperature` (K), e.g. frames of other temperatures reweighted by MBAR
+     * or flow samples reweighted to a new temperature. ML batches are drawn
+     * with replacement with probabilities proportional to the weights, which
+     * makes the loss the weighted maximum likelihood in expectation. Weights
+     * may be zero (log-weight -inf); NaN, +inf or all zero are refused.
+     */
+    void setData(const at::Tensor& frames, double temperature, const at::Tensor& logWeights);
     /** The same, read from a DCD file written by OpenMM's DCDReporter. */
     void setData(const std::string& dcdPath, double temperature);
     /** The energy bridge for the KL loss; its temperature is set by the trainer. */
