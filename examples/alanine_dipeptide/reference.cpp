@@ -134,7 +134,7 @@ RunData readRun(const Options& o, int run) {
     int64_t frames = 0;
     while (std::getline(in, line)) {
         if (line.rfind("# exchange_acceptance", 0) == 0)
-            data.exchange = line.substr(22);
+            data.exchange = line.substr(21);
         else if (line.rfind("# round_trips ", 0) == 0)
             data.roundTrips = std::stoll(line.substr(14));
         else if (line.rfind("# cpu_seconds ", 0) == 0)
