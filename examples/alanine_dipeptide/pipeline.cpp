@@ -32,34 +32,12 @@
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <sys/stat.h>
 #include <tuple>
 
 using namespace OpenMMBG;
 using namespace OpenMMBG::alanine;
 
 namespace {
-
-/** A user mistake: reported in one line, exit code 2. */
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-bool exists(const std::string& path) {
-    struct stat info;
-    return stat(path.c_str(), &info) == 0;
-}
-
-/** mkdir -p */
-void makeDirectories(const std::string& path) {
-    for (size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
-        std::string prefix = path.substr(0, slash);
-        if (!exists(prefix) && mkdir(prefix.c_str(), 0755) != 0)
-            throw UsageError("cannot create the output folder '" + prefix + "'");
-        if (slash == std::string::npos)
-            break;
-    }
-}
 
 /** CPU seconds of the calling thread. */
 double threadCpuSeconds() {
@@ -266,7 +244,7 @@ private:
         const std::string names[2] = {"md600", "md300"};
         const double temperatures[2] = {HOT, COLD};
         const long long frames = preset.mdSteps / preset.mdInterval;
-        if (exists(out + "/md600.csv") && exists(out + "/md300.csv") && exists(out + "/md600.dcd")) {
+        if (pathExists(out + "/md600.csv") && pathExists(out + "/md300.csv") && pathExists(out + "/md600.dcd")) {
             std::printf("  found in %s, reused\n", out.c_str());
             for (int k = 0; k < 2; k++)
                 md[k] = reuseSeries(out + "/" + names[k] + ".csv", frames);
@@ -303,7 +281,7 @@ private:
         const std::string flowPath = out + "/flow.bgflow";
         if (model) {
             std::printf("  using %s\n", options.flow.c_str());
-        } else if (exists(flowPath)) {
+        } else if (pathExists(flowPath)) {
             model = std::make_unique<FlowModel>(FlowModel::load(flowPath, *molecule.system));
             if (model->getFlow().getTypeName() != options.flowType)
                 throw UsageError("'" + flowPath + "' is a " + model->getFlow().getTypeName() + " flow where this run "
@@ -328,7 +306,7 @@ private:
     FlowModel trainWithLog() {
         const std::string checkpointPath = out + "/training.checkpoint", logPath = out + "/training.csv";
         std::vector<std::string> earlierRows;  // of an interrupted run, kept up to its checkpoint
-        if (exists(checkpointPath)) {
+        if (pathExists(checkpointPath)) {
             std::ifstream earlier(logPath);
             std::string row;
             std::getline(earlier, row);  // header
@@ -370,7 +348,7 @@ private:
     Samples samplingStage(const std::string& name, const std::string& label, long long expectedRows,
                           const std::function<Samples()>& run) {
         const std::string series = out + "/" + name + ".csv", fragment = out + "/" + name + ".summary";
-        if (exists(series) && exists(fragment)) {
+        if (pathExists(series) && pathExists(fragment)) {
             summary.load(fragment);
             std::printf("  %s found, reused\n", label.c_str());
             return reuseSeries(series, expectedRows);
@@ -510,18 +488,9 @@ private:
 } // namespace
 
 int main(int argc, char** argv) {
-    try {
+    return runReportingErrors([&] {
         const Options options = parse(argc, argv);
         OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
         Pipeline(options).run();
-        return 0;
-    } catch (const UsageError& e) {
-        std::fflush(stdout);  // progress lines first, then the error
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 1;
-    }
+    });
 }

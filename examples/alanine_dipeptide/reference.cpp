@@ -41,10 +41,6 @@ struct Options {
     std::string output = "reference", data = BG_DATA_DIR;
 };
 
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 Options parse(int argc, char** argv) {
     Options o;
     for (int i = 1; i < argc; i++) {
@@ -242,26 +238,17 @@ void analyse(const Options& o) {
 } // namespace
 
 int main(int argc, char** argv) {
-    try {
+    return runReportingErrors([&] {
         const Options options = parse(argc, argv);
-        mkdir(options.output.c_str(), 0755);
+        makeDirectories(options.output);
         struct stat info;
         if (stat(options.output.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
-            throw UsageError("cannot create the output folder '" + options.output + "'");
+            throw UsageError("the output '" + options.output + "' is not a folder");
         const Molecule molecule = loadMolecule(options.data);
         for (int r = 0; r < options.runs; r++)
-            if ((options.onlyRun < 0 || options.onlyRun == r) && !std::ifstream(runPath(options, r)))
+            if ((options.onlyRun < 0 || options.onlyRun == r) && !pathExists(runPath(options, r)))
                 runOne(molecule, options, r);
         if (options.onlyRun < 0)
             analyse(options);
-        return 0;
-    } catch (const UsageError& e) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 1;
-    }
+    });
 }

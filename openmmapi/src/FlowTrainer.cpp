@@ -217,6 +217,7 @@ void FlowTrainer::setData(const at::Tensor& frames, double temperature) {
 
 void FlowTrainer::setData(const at::Tensor& frames, double temperature, const at::Tensor& logWeights) {
     const std::string who = "FlowTrainer::setData";
+    checkConfigurationTensor(frames, impl->model.getNumParticles(), who);  // before frames.size(0) below
     if (!logWeights.defined() || logWeights.dim() != 1 || logWeights.size(0) != frames.size(0))
         throw OpenMMException(who + ": need one log-weight per frame");
     at::Tensor lw = logWeights.detach().to(at::kCPU).to(at::kDouble);

@@ -1,6 +1,7 @@
 #include "openmmbg/tools/Metrics.h"
 
 #include "openmmbg/internal/Geometry.h"
+#include "openmmbg/internal/TensorChecks.h"
 
 #include <ATen/ATen.h>
 #include <openmm/OpenMMException.h>
@@ -13,17 +14,8 @@ using OpenMM::OpenMMException;
 
 namespace OpenMMBG {
 
-namespace {
-
-std::vector<double> toVector(const at::Tensor& t) {
-    at::Tensor c = t.detach().to(at::kCPU).to(at::kDouble).contiguous().reshape({-1});
-    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
-} // namespace
-
 double kishEffectiveSampleSize(const at::Tensor& logWeights, double clipFraction) {
-    std::vector<double> lw = toVector(logWeights);
+    std::vector<double> lw = toDoubleVector(logWeights);
     const size_t n = lw.size();
     if (n == 0)
         return 0.0;
@@ -51,7 +43,7 @@ double kishEffectiveSampleSize(const at::Tensor& logWeights, double clipFraction
 }
 
 double klEstimateFromLogWeights(const at::Tensor& logWeights) {
-    std::vector<double> lw = toVector(logWeights);
+    std::vector<double> lw = toDoubleVector(logWeights);
     std::vector<double> finite;
     for (double v : lw)
         if (std::isfinite(v))
@@ -150,7 +142,7 @@ double ramachandranKL(const at::Tensor& referencePhi, const at::Tensor& referenc
 }
 
 Estimate blockAverage(const at::Tensor& series, int blocks) {
-    std::vector<double> values = toVector(series);
+    std::vector<double> values = toDoubleVector(series);
     const size_t n = values.size();
     if (blocks < 2 || n < (size_t) blocks)
         throw OpenMMException("blockAverage: need at least " + std::to_string(std::max(blocks, 2)) + " values");
@@ -182,7 +174,7 @@ Estimate phiFreeEnergyDifference(const at::Tensor& phi, int blocks) {
 }
 
 double integratedAutocorrelationTime(const at::Tensor& series) {
-    std::vector<double> x = toVector(series);
+    std::vector<double> x = toDoubleVector(series);
     const size_t n = x.size();
     if (n < 4)
         return 1.0;

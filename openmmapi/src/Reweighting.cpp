@@ -1,6 +1,7 @@
 #include "openmmbg/tools/Reweighting.h"
 
 #include "openmmbg/OpenMMEnergy.h"
+#include "openmmbg/internal/TensorChecks.h"
 
 #include <ATen/ATen.h>
 #include <openmm/OpenMMException.h>
@@ -29,11 +30,6 @@ double logSumExp(const double* values, int count) {
     return top + std::log(sum);
 }
 
-std::vector<double> toVector(const at::Tensor& t) {
-    at::Tensor c = t.detach().to(at::kCPU).to(at::kDouble).contiguous().reshape({-1});
-    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
 } // namespace
 
 MBAR::MBAR(const at::Tensor& reducedEnergies, const std::vector<long long>& counts) {
@@ -51,7 +47,7 @@ MBAR::MBAR(const at::Tensor& reducedEnergies, const std::vector<long long>& coun
     if (total != numSamples)
         throw OpenMMException("MBAR: the counts sum to " + std::to_string(total) + ", not to the " +
                               std::to_string(numSamples) + " samples");
-    energies = toVector(reducedEnergies);
+    energies = toDoubleVector(reducedEnergies);
     for (double u : energies)
         if (!std::isfinite(u))
             throw OpenMMException("MBAR: reduced energies must be finite");
@@ -119,7 +115,7 @@ MBAR::MBAR(const at::Tensor& reducedEnergies, const std::vector<long long>& coun
         }
         if (largest < 1e-12)
             break;
-        std::vector<double> step = toVector(at::linalg_solve(hessian, gradient));
+        std::vector<double> step = toDoubleVector(at::linalg_solve(hessian, gradient));
         // Backtracking keeps every step downhill on the convex objective.
         double scale = 1.0;
         for (int tries = 0; tries < 50; tries++, scale *= 0.5) {
@@ -139,7 +135,7 @@ MBAR::MBAR(const at::Tensor& reducedEnergies, const std::vector<long long>& coun
 }
 
 at::Tensor MBAR::logWeights(const at::Tensor& reducedEnergies) const {
-    std::vector<double> u = toVector(reducedEnergies);
+    std::vector<double> u = toDoubleVector(reducedEnergies);
     if ((int64_t) u.size() != numSamples)
         throw OpenMMException("MBAR::logWeights: need one reduced energy per pooled sample");
     std::vector<double> logWeight(numSamples);

@@ -110,8 +110,8 @@ long long TSFParallelTemperingIntegrator::getExchangeAcceptances(int pair) const
 }
 
 double TSFParallelTemperingIntegrator::getExchangeAcceptanceRate(int pair) const {
-    const long long attempts = getExchangeAttempts(pair);
-    return attempts > 0 ? (double) getExchangeAcceptances(pair) / (double) attempts : 0.0;
+    checkPair(pair);
+    return getExchangeStatistics().acceptanceRate(pair);
 }
 
 long long TSFParallelTemperingIntegrator::getNumRoundTrips() const {

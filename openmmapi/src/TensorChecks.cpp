@@ -1,10 +1,16 @@
 #include "openmmbg/internal/TensorChecks.h"
 
+#include <ATen/ATen.h>
 #include <openmm/OpenMMException.h>
 
 #include <sstream>
 
 namespace OpenMMBG {
+
+std::vector<double> toDoubleVector(const at::Tensor& tensor) {
+    at::Tensor c = tensor.detach().to(at::kCPU).to(at::kDouble).contiguous().reshape({-1});
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
 
 std::string shapeString(const at::Tensor& tensor) {
     std::ostringstream out;

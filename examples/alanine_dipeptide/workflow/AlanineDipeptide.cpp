@@ -24,6 +24,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <sys/stat.h>
 
 using namespace OpenMM;
 
@@ -203,8 +204,7 @@ ReplicaExchangeResult runReplicaExchangeMD(const Molecule& molecule, const Repli
     }
     const ExchangeStatistics& statistics = exchange.getStatistics();
     for (int p = 0; p + 1 < replicas; p++)
-        result.exchangeAcceptance.push_back((double) statistics.acceptances[p]
-                                            / (double) std::max<long long>(1, statistics.attempts[p]));
+        result.exchangeAcceptance.push_back(statistics.acceptanceRate(p));
     result.roundTrips = statistics.roundTrips;
     return result;
 }
@@ -235,6 +235,36 @@ std::vector<ReferenceEstimate> readReference(const std::string& path) {
     if (estimates.empty())
         throw OpenMMException("the reference '" + path + "' holds no estimates");
     return estimates;
+}
+
+bool pathExists(const std::string& path) {
+    struct stat info;
+    return stat(path.c_str(), &info) == 0;
+}
+
+void makeDirectories(const std::string& path) {
+    for (size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
+        std::string prefix = path.substr(0, slash);
+        if (!pathExists(prefix) && mkdir(prefix.c_str(), 0755) != 0)
+            throw UsageError("cannot create the output folder '" + prefix + "'");
+        if (slash == std::string::npos)
+            break;
+    }
+}
+
+int runReportingErrors(const std::function<void()>& body) {
+    try {
+        body();
+        return 0;
+    } catch (const UsageError& e) {
+        std::fflush(stdout);  // progress lines first, then the error
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
 }
 
 void writeAtomically(const std::string& path, const std::string& text) {

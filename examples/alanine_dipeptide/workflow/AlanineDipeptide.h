@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -173,6 +174,24 @@ ChainResult runParallelTempering(const Molecule& molecule, const FlowModel& mode
 
 /** Number of sign changes of phi along a series. */
 long long phiTransitions(const at::Tensor& phi);
+
+/** A user mistake in one of the command-line programs: one line on stderr, exit code 2. */
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/** Whether a file or folder exists at `path`. */
+bool pathExists(const std::string& path);
+
+/** mkdir -p: makes `path` and the folders above it; a UsageError where one cannot be made. */
+void makeDirectories(const std::string& path);
+
+/**
+ * A command-line program's main(): runs `body` and returns 0, or, after
+ * "error: <message>" on stderr (following the progress lines on stdout), 2
+ * for a UsageError and 1 for any other exception.
+ */
+int runReportingErrors(const std::function<void()>& body);
 
 /** The pipeline's settings, per preset (default, long, smoke). */
 struct Preset {

@@ -13,6 +13,11 @@ namespace OpenMMBG {
 struct ExchangeStatistics {
     std::vector<long long> attempts, acceptances;  // per pair (r, r + 1)
     long long roundTrips = 0;                      // walkers back at T_1 after visiting T_R since their last visit
+
+    /** Accepted / attempted exchanges of pair (pair, pair + 1); 0 before any attempt. */
+    double acceptanceRate(int pair) const {
+        return attempts[pair] > 0 ? (double) acceptances[pair] / (double) attempts[pair] : 0.0;
+    }
 };
 
 /**

@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <vector>
 
 namespace OpenMMBG {
 
@@ -12,6 +13,9 @@ namespace OpenMMBG {
  * defined float64 tensor of shape [B, numParticles, 3].
  */
 void checkConfigurationTensor(const at::Tensor& positions, int numParticles, const std::string& where);
+
+/** The values of any tensor as float64, flattened, on the CPU. */
+std::vector<double> toDoubleVector(const at::Tensor& tensor);
 
 /** "[2, 22, 3]" */
 std::string shapeString(const at::Tensor& tensor);
