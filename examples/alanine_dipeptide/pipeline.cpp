@@ -27,7 +27,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -38,85 +37,6 @@ using namespace OpenMMBG;
 using namespace OpenMMBG::alanine;
 
 namespace {
-
-/** CPU seconds of the calling thread. */
-double threadCpuSeconds() {
-    timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-/** CPU seconds of the whole process, all threads (training: LibTorch and the energy bridge's workers). */
-double processCpuSeconds() {
-    timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-/** Prints "  label  42%" lines as a long stage advances. */
-std::function<void(double)> progressPrinter(const std::string& label) {
-    return [label](double fraction) {
-        std::printf("  %-22s %3.0f%%\n", label.c_str(), 100 * fraction);
-        std::fflush(stdout);
-    };
-}
-
-/** Accumulates the summary: JSON (machine) and text (human) at once. */
-class Summary {
-public:
-    void number(const std::string& key, double value) { entries.emplace_back(key, format(value)); }
-    void text(const std::string& key, const std::string& value) { entries.emplace_back(key, "\"" + value + "\""); }
-    void list(const std::string& key, const std::vector<double>& values) {
-        std::string s = "[";
-        for (size_t i = 0; i < values.size(); i++)
-            s += (i ? ", " : "") + format(values[i]);
-        entries.emplace_back(key, s + "]");
-    }
-    void estimate(const std::string& key, const Estimate& e) {
-        entries.emplace_back(key, "{\"value\": " + format(e.value) + ", \"error\": " + format(e.error) + "}");
-    }
-
-    /** Entries added since `mark`, saved so that a rerun that reuses a stage can report them. */
-    size_t mark() const { return entries.size(); }
-    void saveSince(size_t mark, const std::string& path) const {
-        std::ostringstream fragment;
-        for (size_t i = mark; i < entries.size(); i++)
-            fragment << entries[i].first << "\t" << entries[i].second << "\n";
-        writeAtomically(path, fragment.str());
-    }
-    void load(const std::string& path) {
-        std::ifstream fragment(path);
-        std::string line;
-        while (std::getline(fragment, line)) {
-            size_t tab = line.find('\t');
-            if (tab != std::string::npos)
-                entries.emplace_back(line.substr(0, tab), line.substr(tab + 1));
-        }
-    }
-
-    void write(const std::string& directory) const {
-        std::ostringstream json, text;
-        json << "{\n";
-        for (size_t i = 0; i < entries.size(); i++)
-            json << "  \"" << entries[i].first << "\": " << entries[i].second << (i + 1 < entries.size() ? "," : "") << "\n";
-        json << "}\n";
-        for (const auto& entry : entries)
-            text << entry.first << ": " << entry.second << "\n";
-        writeAtomically(directory + "/summary.json", json.str());
-        writeAtomically(directory + "/summary.txt", text.str());
-    }
-
-private:
-    static std::string format(double value) {
-        if (!std::isfinite(value))
-            return value > 0 ? "\"inf\"" : (value < 0 ? "\"-inf\"" : "\"nan\"");
-        std::ostringstream out;
-        out.precision(6);
-        out << value;
-        return out.str();
-    }
-    std::vector<std::pair<std::string, std::string>> entries;
-};
 
 /** Refuses a file of an earlier run that holds `found` samples (or frames) where this preset makes `expected`. */
 void checkSameRun(const std::string& path, int64_t found, int64_t expected, const std::string& what) {
@@ -162,13 +82,7 @@ struct Options {
 
 Options parse(int argc, char** argv) {
     Options options;
-    for (int i = 1; i < argc; i++) {
-        std::string arg = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc || std::strncmp(argv[i + 1], "--", 2) == 0)
-                throw UsageError("option " + arg + " needs a value");
-            return argv[++i];
-        };
+    forEachOption(argc, argv, [&](const std::string& arg, const std::function<std::string()>& value) {
         if (arg == "--preset")
             options.preset = value();
         else if (arg == "--output")
@@ -188,7 +102,7 @@ Options parse(int argc, char** argv) {
                              "[--flow FILE] [--flow-type tsf|spline] [--data DIR] [--reference FILE|none] [--no-plots]");
         else
             throw UsageError("unknown option '" + arg + "' (see --help)");
-    }
+    });
     if (options.flowType != "tsf" && options.flowType != "spline")
         throw UsageError("--flow-type must be tsf or spline, got '" + options.flowType + "'");
     return options;
@@ -248,6 +162,7 @@ private:
             std::printf("  found in %s, reused\n", out.c_str());
             for (int k = 0; k < 2; k++)
                 md[k] = reuseSeries(out + "/" + names[k] + ".csv", frames);
+            summary.load(out + "/md.summary");  // the CPU time of the run that made them
         } else {
             // One run after the other: OpenMM's Reference platform draws the
             // Langevin noise from one generator per process, so two runs in
@@ -268,7 +183,9 @@ private:
             }
             for (int k = 0; k < 2; k++)
                 writeSeries(md[k], out + "/" + names[k] + ".csv");
+            const size_t mark = summary.mark();
             summary.number("cpu_seconds_md600", cpuSeconds600);
+            summary.saveSince(mark, out + "/md.summary");
         }
         // Train on the frames as stored, so that a rerun that reuses them trains on the same data.
         md[0].x = readDcd(out + "/md600.dcd", molecule.system->getNumParticles());
@@ -287,6 +204,7 @@ private:
                 throw UsageError("'" + flowPath + "' is a " + model->getFlow().getTypeName() + " flow where this run "
                                  "trains a " + options.flowType + " flow: use another --output or the same --flow-type");
             std::printf("  found %s, reused\n", flowPath.c_str());
+            summary.load(out + "/training.summary");  // the CPU time of the run that trained it
         } else {
             const double cpuBegin = processCpuSeconds();
             model = std::make_unique<FlowModel>(trainWithLog());
@@ -297,7 +215,9 @@ private:
                 throw OpenMM::OpenMMException("cannot rename '" + flowPath + ".part' to '" + flowPath + "'");
             std::remove((out + "/training.checkpoint").c_str());
             // A resumed training counts only what this run did.
+            const size_t mark = summary.mark();
             summary.number("cpu_seconds_training", processCpuSeconds() - cpuBegin);
+            summary.saveSince(mark, out + "/training.summary");
         }
         summary.number("flow_parameters", (double) model->getFlow().getNumParameters());
     }
@@ -418,7 +338,7 @@ private:
             {"mcmc300", 300.0, phiFreeEnergyDifference(chain.phi)},
             {"pt300", 300.0, phiFreeEnergyDifference(pt.phi)}};
         for (const auto& [name, temperature, estimate] : dF)
-            summary.estimate("dF_phi_" + name, estimate);
+            summary.estimate("dF_phi_" + name, estimate.value, estimate.error);
         compareWithReference(dF);
         summary.number("md300_phi_transitions_per_1000_evaluations",
                        1000.0 * phiTransitions(md[1].phi) / (double) preset.mdSteps);
@@ -457,7 +377,7 @@ private:
         for (double temperature : {300.0, 600.0})
             for (const ReferenceEstimate& r : reference)
                 if (r.region == "phi > 0" && std::abs(r.temperature - temperature) < 0.01) {
-                    summary.estimate("reference_dF_phi_" + std::to_string((int) temperature), r.dF);
+                    summary.estimate("reference_dF_phi_" + std::to_string((int) temperature), r.dF.value, r.dF.error);
                     for (const auto& [name, t, estimate] : dF)
                         if (t == temperature)
                             summary.number("dF_phi_" + name + "_vs_reference_errors",

@@ -43,11 +43,8 @@ struct Options {
 
 Options parse(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; i++) {
-        std::string key = argv[i];
-        if (i + 1 >= argc)
-            throw UsageError("option " + key + " needs a value");
-        std::string value = argv[++i];
+    forEachOption(argc, argv, [&](const std::string& key, const std::function<std::string()>& next) {
+        const std::string value = next();
         try {
             if (key == "--runs") o.runs = std::stoi(value);
             else if (key == "--ns") o.ns = std::stod(value);
@@ -61,7 +58,7 @@ Options parse(int argc, char** argv) {
         } catch (const std::logic_error&) {
             throw UsageError("option " + key + " needs a number, not '" + value + "'");
         }
-    }
+    });
     if (o.runs < 1 || o.replicas < 2 || !(o.ns > 0) || !(o.lowest > 0) || !(o.highest > o.lowest))
         throw UsageError("need --runs >= 1, --replicas >= 2, --ns > 0 and 0 < --lowest < --highest");
     if (o.onlyRun >= o.runs || (o.onlyRun < 0 && o.onlyRun != -1))

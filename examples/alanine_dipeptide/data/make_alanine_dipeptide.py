@@ -142,6 +142,30 @@ def signed_volume(pos, names):
     return float(np.dot(n, np.cross(c, cb)))
 
 
+def minimize(system, positions):
+    """(start energy, minimized positions nm, minimized energy kJ/mol) on the Reference platform."""
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001),
+                             openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(positions)
+    start = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    openmm.LocalEnergyMinimizer.minimize(context, 1e-3, 0)
+    state = context.getState(getEnergy=True, getPositions=True)
+    energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    if not math.isfinite(energy):
+        sys.exit(f"minimized energy is not finite: {energy}")
+    return start, state.getPositions(asNumpy=True).value_in_unit(unit.nanometer), energy
+
+
+def write_outputs(directory, name, topology, positions, system):
+    """<name>.pdb (without the dated REMARK, so that reruns give identical files) and <name>_system.xml."""
+    pdb = io.StringIO()
+    app.PDBFile.writeFile(topology, positions * unit.nanometer, pdb)
+    with open(os.path.join(directory, f"{name}.pdb"), "w") as f:
+        f.writelines(line for line in pdb.getvalue().splitlines(True) if not line.startswith("REMARK"))
+    with open(os.path.join(directory, f"{name}_system.xml"), "w") as f:
+        f.write(openmm.XmlSerializer.serialize(system))
+
+
 def main():
     placed = build_positions()
     topology, keys = build_topology()
@@ -151,32 +175,13 @@ def main():
     forcefield = app.ForceField("amber99sbildn.xml", "amber99_obc.xml")
     system = forcefield.createSystem(topology, nonbondedMethod=app.NoCutoff,
                                      constraints=None, rigidWater=False)
-    integrator = openmm.VerletIntegrator(0.001)
-    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("Reference"))
-    context.setPositions(positions)
-    start = context.getState(getEnergy=True).getPotentialEnergy()
-    openmm.LocalEnergyMinimizer.minimize(context, 1e-3, 0)
-    state = context.getState(getEnergy=True, getPositions=True)
-    minimized = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-    energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-
-    if not math.isfinite(energy):
-        sys.exit(f"minimized energy is not finite: {energy}")
+    start, minimized, energy = minimize(system, positions)
     volume = signed_volume(minimized, index)
     if volume <= 0:
         sys.exit(f"built molecule is D-alanine (signed volume {volume:.3e}); expected L")
-
-    pdb = io.StringIO()
-    app.PDBFile.writeFile(topology, minimized * unit.nanometer, pdb)
-    with open(os.path.join(HERE, "alanine_dipeptide.pdb"), "w") as f:
-        # Drop the dated REMARK so that reruns give identical files.
-        f.writelines(line for line in pdb.getvalue().splitlines(True)
-                     if not line.startswith("REMARK"))
-    with open(os.path.join(HERE, "alanine_dipeptide_system.xml"), "w") as f:
-        f.write(openmm.XmlSerializer.serialize(system))
+    write_outputs(HERE, "alanine_dipeptide", topology, minimized, system)
     print(f"alanine dipeptide: {topology.getNumAtoms()} atoms, {topology.getNumBonds()} bonds, "
-          f"energy {start} -> {energy:.4f} kJ/mol, L-alanine (signed volume {volume:.4e} nm^3)")
-
+          f"energy {start:.4f} -> {energy:.4f} kJ/mol, L-alanine (signed volume {volume:.4e} nm^3)")
 
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@
 // and an exit code.
 
 #include "AlanineDipeptide.h"
+#include "ProgramRun.h"
 #include "TestSupport.h"
 #include "openmmbg/FlowModel.h"
 #include "openmmbg/FlowTrainer.h"
@@ -18,37 +19,16 @@
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 using namespace OpenMMBG;
 using namespace OpenMMBG::testing;
 
 namespace {
 
-struct PipelineRun {
-    int status;
-    std::string output;  // stdout
-    std::string errors;  // stderr
-};
-
-std::string contents(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using PipelineRun = ProgramRun;
 
 PipelineRun runPipeline(const std::string& arguments) {
-    const std::string errorFile = temporaryPath(".stderr");
-    const std::string command = std::string(BG_PIPELINE_EXECUTABLE) + " " + arguments + " 2>" + errorFile;
-    FILE* pipe = popen(command.c_str(), "r");
-    PipelineRun run{-1, "", ""};
-    char buffer[4096];
-    while (size_t read = fread(buffer, 1, sizeof(buffer), pipe))
-        run.output.append(buffer, read);
-    const int status = pclose(pipe);
-    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    run.errors = contents(errorFile);
-    std::remove(errorFile.c_str());
-    return run;
+    return runProgram(BG_PIPELINE_EXECUTABLE, arguments);
 }
 
 bool fileExists(const std::string& path) {
@@ -64,7 +44,7 @@ int occurrences(const std::string& text, const std::string& word) {
 }
 
 void copyFile(const std::string& from, const std::string& to) {
-    std::ofstream(to, std::ios::binary) << contents(from);
+    std::ofstream(to, std::ios::binary) << fileContents(from);
 }
 
 const char* const MD_FILES[] = {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd"};
@@ -90,19 +70,20 @@ TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
                              "flow600.csv", "flow300.csv", "mcmc300.csv", "pt300.csv", "summary.json", "summary.txt",
                              "ramachandran.png", "phi_histograms.png", "energy_histograms.png"})
         EXPECT_TRUE(fileExists(folder + "/" + file)) << file;
-    std::string summary = contents(folder + "/summary.json");
+    std::string summary = fileContents(folder + "/summary.json");
     for (const char* key : {"dF_phi_md300", "dF_phi_pt300", "pt_exchange_acceptance", "mcmc_random_walk_acceptance",
                             "flow300_ess", "rama_kl_pt300_vs_md300", "seconds_training"})
         EXPECT_NE(summary.find(key), std::string::npos) << key;
-    std::string flow = contents(folder + "/flow.bgflow");
+    std::string flow = fileContents(folder + "/flow.bgflow");
 
     PipelineRun second = runPipeline("--preset smoke --no-plots --output " + folder);
     ASSERT_EQ(second.status, 0) << second.output << second.errors;
     EXPECT_EQ(occurrences(second.output, "reused"), 4) << second.output;  // MD, flow, Metropolis, PT
-    EXPECT_EQ(contents(folder + "/flow.bgflow"), flow);
-    // The reused stages report the same statistics.
-    std::string again = contents(folder + "/summary.json");
-    for (const char* key : {"\"pt_exchange_acceptance\"", "\"mcmc_random_walk_acceptance\""}) {
+    EXPECT_EQ(fileContents(folder + "/flow.bgflow"), flow);
+    // The reused stages report the same statistics, and the CPU time of the run that made them.
+    std::string again = fileContents(folder + "/summary.json");
+    for (const char* key : {"\"pt_exchange_acceptance\"", "\"mcmc_random_walk_acceptance\"", "\"cpu_seconds_md600\"",
+                            "\"cpu_seconds_training\""}) {
         size_t a = summary.find(key), b = again.find(key);
         ASSERT_NE(b, std::string::npos) << key;
         EXPECT_EQ(summary.substr(a, summary.find('\n', a) - a), again.substr(b, again.find('\n', b) - b));
@@ -117,8 +98,8 @@ TEST(Pipeline, TrainsASplineFlowAndRefusesAFolderOfAnotherFlowType) {
     PipelineRun run = runPipeline("--preset smoke --no-plots --flow-type spline --output " + folder);
     ASSERT_EQ(run.status, 0) << run.output << run.errors;
     EXPECT_EQ(FlowModel::load(folder + "/flow.bgflow").getFlow().getTypeName(), "spline");
-    EXPECT_NE(contents(folder + "/summary.json").find("\"flow_type\": \"spline\""), std::string::npos)
-        << contents(folder + "/summary.json");
+    EXPECT_NE(fileContents(folder + "/summary.json").find("\"flow_type\": \"spline\""), std::string::npos)
+        << fileContents(folder + "/summary.json");
     // The same folder without --flow-type asks for a TSF: refused, nothing overwritten.
     PipelineRun other = runPipeline("--preset smoke --no-plots --output " + folder);
     EXPECT_EQ(other.status, 2) << other.output << other.errors;
@@ -145,7 +126,7 @@ TEST(Pipeline, ComparesEveryEstimateWithTheReference) {
                                 "  ]\n}\n";
     PipelineRun run = runPipeline("--preset smoke --no-plots --reference " + reference + " --output " + folder);
     ASSERT_EQ(run.status, 0) << run.output << run.errors;
-    const std::string summary = contents(folder + "/summary.json");
+    const std::string summary = fileContents(folder + "/summary.json");
     EXPECT_NE(summary.find("\"reference_dF_phi_300\": {\"value\": 3.5, \"error\": 0.1}"), std::string::npos) << summary;
     EXPECT_NE(summary.find("\"reference_dF_phi_600\": {\"value\": 2.25, \"error\": 0.2}"), std::string::npos) << summary;
     // Each difference is the estimate's distance from the reference at its temperature in combined error bars.
@@ -163,7 +144,7 @@ TEST(Pipeline, ComparesEveryEstimateWithTheReference) {
     PipelineRun without = runPipeline("--preset smoke --no-plots --reference " + folder + "/none.json --output " + folder);
     ASSERT_EQ(without.status, 0) << without.output << without.errors;
     EXPECT_NE(without.output.find("no comparison with the reference: cannot open the reference"), std::string::npos);
-    EXPECT_EQ(contents(folder + "/summary.json").find("vs_reference"), std::string::npos);
+    EXPECT_EQ(fileContents(folder + "/summary.json").find("vs_reference"), std::string::npos);
 }
 
 TEST(Pipeline, TheCommittedReferenceHoldsDFPhiAt300And600K) {
@@ -211,11 +192,11 @@ TEST(Pipeline, InterruptedTrainingResumesAndKeepsItsLog) {
     PipelineRun run = runPipeline("--preset smoke --no-plots --output " + folder);
     ASSERT_EQ(run.status, 0) << run.output << run.errors;
     EXPECT_NE(run.output.find("resuming from"), std::string::npos) << run.output;
-    std::istringstream log(contents(folder + "/training.csv"));
+    std::istringstream log(fileContents(folder + "/training.csv"));
     std::vector<std::string> rows;
     for (std::string row; std::getline(log, row);)
         rows.push_back(row);
-    ASSERT_EQ(rows.size(), 4u) << contents(folder + "/training.csv");
+    ASSERT_EQ(rows.size(), 4u) << fileContents(folder + "/training.csv");
     EXPECT_EQ(rows[0], header);
     EXPECT_EQ(rows[1], "ml,10,1,1,nan,0,nan,nan");  // before the checkpoint: kept
     EXPECT_EQ(rows[2].substr(0, 6), "ml,40,");      // made again after resuming

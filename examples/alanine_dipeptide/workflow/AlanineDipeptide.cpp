@@ -24,7 +24,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
-#include <sys/stat.h>
 
 using namespace OpenMM;
 
@@ -92,13 +91,23 @@ ChainResult runChain(const Molecule& molecule, FlowMoveIntegrator& integrator, c
 } // namespace
 
 Molecule loadMolecule(const std::string& dataDirectory) {
+    return loadMolecule(dataDirectory + "/alanine_dipeptide_system.xml", dataDirectory + "/alanine_dipeptide.pdb", "ALA");
+}
+
+Molecule loadMolecule(const std::string& systemXmlPath, const std::string& pdbPath, const std::string& residueName) {
     Molecule molecule;
-    molecule.system = loadSystemXml(dataDirectory + "/alanine_dipeptide_system.xml");
-    molecule.structure = readPdb(dataDirectory + "/alanine_dipeptide.pdb");
+    molecule.system = loadSystemXml(systemXmlPath);
+    molecule.structure = readPdb(pdbPath);
     if ((int) molecule.structure.atoms.size() != molecule.system->getNumParticles())
-        throw OpenMMException("the PDB file has " + std::to_string(molecule.structure.atoms.size())
+        throw OpenMMException("the PDB file '" + pdbPath + "' has " + std::to_string(molecule.structure.atoms.size())
                               + " atoms, the System " + std::to_string(molecule.system->getNumParticles()));
-    molecule.dihedrals = BackboneDihedrals::find(molecule.structure);
+    std::string residue = residueName;
+    for (const PdbAtom& atom : molecule.structure.atoms)
+        if (residue.empty() && atom.residueName != "ACE" && atom.residueName != "NME")
+            residue = atom.residueName;
+    if (residue.empty())
+        throw OpenMMException("'" + pdbPath + "' has no residue besides the caps ACE and NME");
+    molecule.dihedrals = BackboneDihedrals::find(molecule.structure, residue);
     return molecule;
 }
 
@@ -235,49 +244,6 @@ std::vector<ReferenceEstimate> readReference(const std::string& path) {
     if (estimates.empty())
         throw OpenMMException("the reference '" + path + "' holds no estimates");
     return estimates;
-}
-
-bool pathExists(const std::string& path) {
-    struct stat info;
-    return stat(path.c_str(), &info) == 0;
-}
-
-void makeDirectories(const std::string& path) {
-    for (size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
-        std::string prefix = path.substr(0, slash);
-        if (!pathExists(prefix) && mkdir(prefix.c_str(), 0755) != 0)
-            throw UsageError("cannot create the output folder '" + prefix + "'");
-        if (slash == std::string::npos)
-            break;
-    }
-}
-
-int runReportingErrors(const std::function<void()>& body) {
-    try {
-        body();
-        return 0;
-    } catch (const UsageError& e) {
-        std::fflush(stdout);  // progress lines first, then the error
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 1;
-    }
-}
-
-void writeAtomically(const std::string& path, const std::string& text) {
-    const std::string part = path + ".part";
-    {
-        std::ofstream out(part, std::ios::binary);
-        out << text;
-        out.close();
-        if (!out)
-            throw OpenMMException("cannot write '" + part + "'");
-    }
-    if (std::rename(part.c_str(), path.c_str()) != 0)
-        throw OpenMMException("cannot rename '" + part + "' to '" + path + "'");
 }
 
 void writeSeries(const Samples& samples, const std::string& path) {

@@ -1,14 +1,16 @@
 #ifndef OPENMMBG_EXAMPLES_ALANINEDIPEPTIDE_H_
 #define OPENMMBG_EXAMPLES_ALANINEDIPEPTIDE_H_
 
-// The alanine dipeptide workflow shared by the pipeline and the benchmarks:
-// the molecule, MD runs, flow training and the sampling runs, each written
-// once.
+// The alanine dipeptide workflow shared by the pipeline, the reference, the
+// benchmarks and molecule_flows (which loads other capped peptides through
+// loadMolecule(systemXml, pdb, residue)): the molecule, MD runs, flow
+// training and the sampling runs, each written once.
 
 #include "openmmbg/FlowModel.h"
 #include "openmmbg/FlowTrainer.h"
 #include "openmmbg/tools/Metrics.h"
 #include "openmmbg/tools/MoleculeIO.h"
+#include "ProgramSupport.h"
 
 #include <ATen/ATen.h>
 #include <openmm/System.h>
@@ -31,6 +33,13 @@ struct Molecule {
 
 /** Reads alanine_dipeptide_system.xml and alanine_dipeptide.pdb from `dataDirectory`. */
 Molecule loadMolecule(const std::string& dataDirectory);
+
+/**
+ * Any molecule: a System XML and its PDB (same atoms, same order). phi and
+ * psi are those of `residueName`, or of the first residue that is neither
+ * ACE nor NME if it is empty.
+ */
+Molecule loadMolecule(const std::string& systemXmlPath, const std::string& pdbPath, const std::string& residueName);
 
 /** A sequence of configurations with what the analysis needs of each. */
 struct Samples {
@@ -102,11 +111,6 @@ std::vector<ReferenceEstimate> readReference(const std::string& path);
 
 /** Writes the per-frame series (phi, psi, energy, log-weight) as CSV. */
 void writeSeries(const Samples& samples, const std::string& path);
-/**
- * Writes `text` to path + ".part" and renames it to `path`: the file appears
- * complete or not at all, so a rerun never reuses half of an interrupted one.
- */
-void writeAtomically(const std::string& path, const std::string& text);
 /** Reads a CSV written by writeSeries (x stays undefined). */
 Samples readSeries(const std::string& path);
 
@@ -174,24 +178,6 @@ ChainResult runParallelTempering(const Molecule& molecule, const FlowModel& mode
 
 /** Number of sign changes of phi along a series. */
 long long phiTransitions(const at::Tensor& phi);
-
-/** A user mistake in one of the command-line programs: one line on stderr, exit code 2. */
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-/** Whether a file or folder exists at `path`. */
-bool pathExists(const std::string& path);
-
-/** mkdir -p: makes `path` and the folders above it; a UsageError where one cannot be made. */
-void makeDirectories(const std::string& path);
-
-/**
- * A command-line program's main(): runs `body` and returns 0, or, after
- * "error: <message>" on stderr (following the progress lines on stdout), 2
- * for a UsageError and 1 for any other exception.
- */
-int runReportingErrors(const std::function<void()>& body);
 
 /** The pipeline's settings, per preset (default, long, smoke). */
 struct Preset {
