@@ -10,7 +10,6 @@
 #include "openmmbg/FlowModel.h"
 #include "openmmbg/InternalCoordinates.h"
 #include "openmmbg/LatentMetropolisIntegrator.h"
-#include "openmmbg/OpenMMEnergy.h"
 #include "openmmbg/Positions.h"
 #include "openmmbg/Topology.h"
 
@@ -40,22 +39,12 @@ std::ostream& operator<<(std::ostream& out, const MoleculeCase& c) {
     return out << c.name;
 }
 
-struct LoadedMolecule {
-    std::unique_ptr<System> system;
-    PdbStructure structure;
-    at::Tensor positions() const { return positionsToTensor(structure.positions); }
-};
-
-LoadedMolecule load(const MoleculeCase& c) {
-    const std::string base = std::string(BG_MOLECULE_DATA_DIR) + "/" + c.name;
-    LoadedMolecule molecule;
-    molecule.system = loadSystemXml(base + "_system.xml");
-    molecule.structure = readPdb(base + ".pdb");
-    return molecule;
+MoleculeFiles load(const MoleculeCase& c) {
+    return loadMoleculeFiles(std::string(BG_MOLECULE_DATA_DIR) + "/" + c.name);
 }
 
 /** Configurations [count, N, 3] from Langevin MD at T, `spacing` steps (1 fs) apart after 5 ps. */
-at::Tensor mdFrames(const LoadedMolecule& molecule, double temperature, int count, int spacing, int seed) {
+at::Tensor mdFrames(const MoleculeFiles& molecule, double temperature, int count, int spacing, int seed) {
     LangevinMiddleIntegrator integrator(temperature, 5.0, 0.001);
     integrator.setRandomNumberSeed(seed);
     Context context(*molecule.system, integrator, Platform::getPlatformByName("Reference"));
@@ -71,17 +60,19 @@ at::Tensor mdFrames(const LoadedMolecule& molecule, double temperature, int coun
 }
 
 /**
- * A spline flow fitted to `frames` whose networks are moved away from the
- * identity by random noise. Noise of 0.1 gives log-determinants of several
- * nats; at 0.3 and above some splines become so flat that their inverse loses
- * float64 precision (a property of such maps, not of the code).
+ * A small flow of `type` fitted to `frames` whose networks are moved away
+ * from the identity by random noise. For spline flows, noise of 0.1 gives
+ * log-determinants of several nats; at 0.3 and above some splines become so
+ * flat that their inverse loses float64 precision (a property of such maps,
+ * not of the code).
  */
-FlowModel randomSplineFlow(const System& system, const at::Tensor& frames, double noise, uint64_t seed) {
+FlowModel randomFlow(const System& system, const at::Tensor& frames, const std::string& type, double noise,
+                     uint64_t seed) {
     FlowConfig config;
     config.numBlocks = 2;
     config.hiddenLayers = 1;
     config.hiddenWidth = 32;
-    FlowModel model = FlowModel::createForMolecule(system, frames, "spline", config, 300.0);
+    FlowModel model = FlowModel::createForMolecule(system, frames, type, config, 300.0);
     at::NoGradGuard noGrad;
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
     for (at::Tensor p : model.getFlow().parameters())
@@ -94,7 +85,7 @@ class Molecules : public ::testing::TestWithParam<MoleculeCase> {};
 } // namespace
 
 TEST_P(Molecules, DataMatchItsDescription) {
-    LoadedMolecule molecule = load(GetParam());
+    MoleculeFiles molecule = load(GetParam());
     EXPECT_EQ(molecule.system->getNumParticles(), GetParam().atoms);
     EXPECT_EQ((int) molecule.structure.atoms.size(), GetParam().atoms);
     EXPECT_EQ(molecule.system->getNumConstraints(), 0);
@@ -103,7 +94,7 @@ TEST_P(Molecules, DataMatchItsDescription) {
 }
 
 TEST_P(Molecules, ZMatrixLeavesOutOnlyRingClosingBonds) {
-    LoadedMolecule molecule = load(GetParam());
+    MoleculeFiles molecule = load(GetParam());
     InternalCoordinates ic(*molecule.system);
     const ZMatrix& z = ic.getZMatrix();
     EXPECT_NO_THROW(z.validate(GetParam().atoms));
@@ -135,7 +126,7 @@ TEST_P(Molecules, ZMatrixLeavesOutOnlyRingClosingBonds) {
 }
 
 TEST_P(Molecules, InternalCoordinatesRoundTrip) {
-    LoadedMolecule molecule = load(GetParam());
+    MoleculeFiles molecule = load(GetParam());
     InternalCoordinates ic(*molecule.system);
     at::Tensor x = perturbedFrames(molecule.positions(), 16, 0.01, 3);
     auto [y, e] = ic.forward(x);
@@ -147,23 +138,15 @@ TEST_P(Molecules, InternalCoordinatesRoundTrip) {
 }
 
 TEST_P(Molecules, LogDetMatchesAutogradJacobian) {
-    LoadedMolecule molecule = load(GetParam());
-    InternalCoordinates ic(*molecule.system);
-    at::Tensor x = perturbedFrames(molecule.positions(), 2, 0.01, 8);
-    auto [y, e] = ic.forward(x);
-    const int64_t n = y.size(1);
-    for (int64_t b = 0; b < 2; b++) {
-        auto map = [&](const at::Tensor& input) { return ic.inverse(input.narrow(1, 6, n), input.narrow(1, 0, 6)); };
-        at::Tensor jacobian = bruteForceJacobian(map, at::cat({e[b], y[b]}).unsqueeze(0));
-        const double expected = ic.logDetJacobian(y.narrow(0, b, 1)).item<double>()
-                                + std::log(std::sin(e[b][3].item<double>()));
-        EXPECT_NEAR(logAbsDet(jacobian), expected, 1e-7);
-    }
+    MoleculeFiles molecule = load(GetParam());
+    expectLogDetMatchesAutograd(InternalCoordinates(*molecule.system), perturbedFrames(molecule.positions(), 2, 0.01, 8),
+                                1e-7);
 }
 
 TEST_P(Molecules, SplineFlowDensityIsThatOfItsSamples) {
-    LoadedMolecule molecule = load(GetParam());
-    FlowModel model = randomSplineFlow(*molecule.system, perturbedFrames(molecule.positions(), 64, 0.005, 2), 0.1, 5);
+    MoleculeFiles molecule = load(GetParam());
+    FlowModel model =
+        randomFlow(*molecule.system, perturbedFrames(molecule.positions(), 64, 0.005, 2), "spline", 0.1, 5);
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(7);
     at::NoGradGuard noGrad;
     FlowSample sample = model.sample(3, 300.0, generator);
@@ -194,21 +177,11 @@ TEST_P(Molecules, SplineFlowDensityIsThatOfItsSamples) {
 // coordinates whose Jacobian terms the moves must get right). The negative
 // control: the same chains at 600 K must heat the molecule (z > 4).
 TEST_P(Molecules, FlowMovesKeepTheBoltzmannDistribution) {
-    LoadedMolecule molecule = load(GetParam());
+    MoleculeFiles molecule = load(GetParam());
     const int chains = 30, moves = 100;
     const at::Tensor starts = mdFrames(molecule, 300.0, chains, 500, 11);
     // A RealNVP flow (Gaussian latent torsions, cheap moves) with random networks, fitted to the starts.
-    FlowConfig config;
-    config.numBlocks = 2;
-    config.hiddenLayers = 1;
-    config.hiddenWidth = 32;
-    FlowModel model = FlowModel::createForMolecule(*molecule.system, starts, "realnvp", config, 300.0);
-    {
-        at::NoGradGuard noGrad;
-        at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(13);
-        for (at::Tensor p : model.getFlow().parameters())
-            p.add_(0.1 * at::randn(p.sizes(), generator, p.scalar_type()));
-    }
+    FlowModel model = randomFlow(*molecule.system, starts, "realnvp", 0.1, 13);
     const auto bonds = bondsOfSystem(*molecule.system);
     auto bondSum = [&](const State& state) {
         double sum = 0;

@@ -1,6 +1,7 @@
 #include "TestSupport.h"
 
 #include "ReferenceBGKernelFactory.h"
+#include "openmmbg/Positions.h"
 
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -10,6 +11,7 @@
 #include <openmm/OpenMMException.h>
 #include <openmm/Platform.h>
 
+#include <cmath>
 #include <vector>
 
 namespace OpenMMBG {
@@ -19,18 +21,19 @@ std::string dataFile(const std::string& name) {
     return std::string(BG_DATA_DIR) + "/" + name;
 }
 
-at::Tensor AlanineDipeptide::positions() const {
-    std::vector<double> flat;
-    for (const OpenMM::Vec3& p : structure.positions)
-        flat.insert(flat.end(), {p[0], p[1], p[2]});
-    return at::tensor(flat, at::kDouble).reshape({1, (int64_t) structure.positions.size(), 3});
+at::Tensor MoleculeFiles::positions() const {
+    return positionsToTensor(structure.positions);
+}
+
+MoleculeFiles loadMoleculeFiles(const std::string& base) {
+    MoleculeFiles molecule;
+    molecule.system = loadSystemXml(base + "_system.xml");
+    molecule.structure = readPdb(base + ".pdb");
+    return molecule;
 }
 
 AlanineDipeptide loadAlanineDipeptide() {
-    AlanineDipeptide molecule;
-    molecule.system = loadSystemXml(dataFile("alanine_dipeptide_system.xml"));
-    molecule.structure = readPdb(dataFile("alanine_dipeptide.pdb"));
-    return molecule;
+    return loadMoleculeFiles(dataFile("alanine_dipeptide"));
 }
 
 at::Tensor perturbedFrames(const at::Tensor& frame, int count, double sigma, uint64_t seed) {
@@ -73,6 +76,21 @@ void expectMessage(const std::function<void()>& call, const std::string& text) {
 
 double logAbsDet(const at::Tensor& matrix) {
     return std::get<1>(at::linalg_slogdet(matrix)).item<double>();
+}
+
+void expectLogDetMatchesAutograd(const InternalCoordinates& coordinates, const at::Tensor& x, double tolerance) {
+    auto [y, e] = coordinates.forward(x);
+    const int64_t n = y.size(1);
+    for (int64_t b = 0; b < x.size(0); b++) {
+        auto map = [&](const at::Tensor& input) { return coordinates.inverse(input.narrow(1, 6, n), input.narrow(1, 0, 6)); };
+        const at::Tensor jacobian = bruteForceJacobian(map, at::cat({e[b], y[b]}).unsqueeze(0));
+        ASSERT_EQ(jacobian.size(0), n + 6);
+        ASSERT_EQ(jacobian.size(1), n + 6);
+        // The full log-det is the y part plus log sin(theta) of the external frame.
+        const double expected = coordinates.logDetJacobian(y.narrow(0, b, 1)).item<double>()
+                                + std::log(std::sin(e[b][3].item<double>()));
+        EXPECT_NEAR(logAbsDet(jacobian), expected, tolerance) << "configuration " << b;
+    }
 }
 
 /**

@@ -4,6 +4,7 @@
 // Shared fixtures of the GoogleTest suites: the alanine dipeptide data and
 // random configurations near it.
 
+#include "openmmbg/InternalCoordinates.h"
 #include "openmmbg/tools/MoleculeIO.h"
 
 #include <ATen/ATen.h>
@@ -20,12 +21,17 @@ namespace testing {
 /** Path of a file in examples/alanine_dipeptide/data. */
 std::string dataFile(const std::string& name);
 
-struct AlanineDipeptide {
+/** A System and its minimized structure, as the examples' data folders hold them. */
+struct MoleculeFiles {
     std::unique_ptr<OpenMM::System> system;
     PdbStructure structure;  // minimized positions and atom names
-    /** The PDB positions as a [1, 22, 3] float64 tensor in nm. */
+    /** The PDB positions as a [1, N, 3] float64 tensor in nm. */
     at::Tensor positions() const;
 };
+using AlanineDipeptide = MoleculeFiles;
+
+/** Reads base + "_system.xml" and base + ".pdb". */
+MoleculeFiles loadMoleculeFiles(const std::string& base);
 
 AlanineDipeptide loadAlanineDipeptide();
 
@@ -49,6 +55,13 @@ void expectMessage(const std::function<void()>& call, const std::string& text);
 
 /** log|det| of a square matrix. */
 double logAbsDet(const at::Tensor& matrix);
+
+/**
+ * For every configuration of x [B, N, 3]: the log|det| of the autograd
+ * Jacobian of (e, y) -> x equals logDetJacobian(y) + log sin(theta) within
+ * `tolerance`.
+ */
+void expectLogDetMatchesAutograd(const InternalCoordinates& coordinates, const at::Tensor& x, double tolerance);
 
 } // namespace testing
 } // namespace OpenMMBG

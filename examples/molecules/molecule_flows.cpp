@@ -64,40 +64,33 @@ Options parse(int argc, char** argv) {
     return options;
 }
 
-/** The run lengths of a preset (smoke: seconds, for tests of the program; its numbers mean nothing). */
-struct Lengths {
-    long long mdSteps;   // 1 fs steps
-    int mdInterval;
-    TrainingPlan plan;
-    int flowSamples;
-    ChainOptions chain, pt;
-};
-
-Lengths lengthsOf(const std::string& preset) {
-    const bool smoke = preset == "smoke";
-    Lengths l;
-    l.mdSteps = smoke ? 10000 : 2000000;
-    l.mdInterval = 100;
-    l.plan.flowType = "spline";
-    l.plan.temperature = TEMPERATURE;
-    l.plan.flow.numBlocks = 4;
-    l.plan.flow.hiddenLayers = 2;
-    l.plan.flow.hiddenWidth = smoke ? 32 : 128;
-    l.plan.batchSize = smoke ? 64 : 256;
-    l.plan.mlSteps = smoke ? 30 : 2000;
-    l.plan.mixedSteps = smoke ? 10 : 500;
-    l.flowSamples = smoke ? 200 : 20000;
-    for (ChainOptions* chain : {&l.chain, &l.pt}) {
+/** This program's presets (smoke: seconds, for tests of the program; its numbers mean nothing). */
+Preset presetOf(const std::string& name) {
+    const bool smoke = name == "smoke";
+    Preset p;
+    p.replicas = (int) LADDER.size();
+    p.mdSteps = smoke ? 10000 : 2000000;
+    p.mdInterval = 100;
+    p.plan.flowType = "spline";
+    p.plan.temperature = TEMPERATURE;
+    p.plan.flow.numBlocks = 4;
+    p.plan.flow.hiddenLayers = 2;
+    p.plan.flow.hiddenWidth = smoke ? 32 : 128;
+    p.plan.batchSize = smoke ? 64 : 256;
+    p.plan.mlSteps = smoke ? 30 : 2000;
+    p.plan.mixedSteps = smoke ? 10 : 500;
+    p.flowSamples = smoke ? 200 : 20000;
+    for (ChainOptions* chain : {&p.chain, &p.pt}) {
         chain->latentStepSize = 0.05;
         chain->independenceProbability = 0.1;
         chain->interval = 10;
         chain->warmUpSteps = smoke ? 100 : 1000;
     }
-    l.chain.steps = smoke ? 300 : 20000;
-    l.chain.seed = 31;
-    l.pt.steps = smoke ? 200 : 10000;
-    l.pt.seed = 41;
-    return l;
+    p.chain.steps = smoke ? 300 : 20000;
+    p.chain.seed = 31;
+    p.pt.steps = smoke ? 200 : 10000;
+    p.pt.seed = 41;
+    return p;
 }
 
 void run(const Options& options) {
@@ -106,7 +99,7 @@ void run(const Options& options) {
         throw UsageError("no molecule '" + options.molecule + "' in " + options.data + " (need " + options.molecule
                          + ".pdb and " + options.molecule + "_system.xml)");
     const Molecule molecule = loadMolecule(base + "_system.xml", base + ".pdb", "");
-    const Lengths lengths = lengthsOf(options.preset);
+    const Preset preset = presetOf(options.preset);
     const auto begin = std::chrono::steady_clock::now();
     makeDirectories(options.output);
     Summary summary;
@@ -116,11 +109,11 @@ void run(const Options& options) {
     std::printf("%s: %d atoms, preset %s, results in %s\n", options.molecule.c_str(),
                 molecule.system->getNumParticles(), options.preset.c_str(), options.output.c_str());
 
-    std::printf("1. MD at %.0f K (%.2f ns)\n", TEMPERATURE, lengths.mdSteps * 1e-6);
+    std::printf("1. MD at %.0f K (%.2f ns)\n", TEMPERATURE, preset.mdSteps * 1e-6);
     MDOptions md;
     md.temperature = TEMPERATURE;
-    md.steps = lengths.mdSteps;
-    md.interval = lengths.mdInterval;
+    md.steps = preset.mdSteps;
+    md.interval = preset.mdInterval;
     md.equilibrationSteps = options.preset == "smoke" ? 1000 : 20000;
     double cpu = threadCpuSeconds();
     const Samples data = runMD(molecule, md, progressPrinter("MD 300 K"));
@@ -129,24 +122,24 @@ void run(const Options& options) {
     const Estimate mdEnergy = blockAverage(data.energy);
     summary.estimate("md_mean_energy_kJ_mol", mdEnergy.value, mdEnergy.error);
 
-    std::printf("2. spline flow: %lld ML steps, %lld mixed steps\n", lengths.plan.mlSteps, lengths.plan.mixedSteps);
+    std::printf("2. spline flow: %lld ML steps, %lld mixed steps\n", preset.plan.mlSteps, preset.plan.mixedSteps);
     cpu = processCpuSeconds();
     auto progress = [](const TrainingProgress& p) {
         std::printf("  %s\n", describeProgress(p).c_str());
         std::fflush(stdout);
     };
-    const FlowModel model = trainFlow(molecule, data.x, lengths.plan, "", progress);
+    const FlowModel model = trainFlow(molecule, data.x, preset.plan, "", progress);
     summary.number("cpu_seconds_training", processCpuSeconds() - cpu);
     model.save(options.output + "/flow.pt");
 
-    std::printf("3. %d flow samples at %.0f K\n", lengths.flowSamples, TEMPERATURE);
-    const Samples flow = sampleFlow(molecule, model, TEMPERATURE, lengths.flowSamples, 21);
+    std::printf("3. %d flow samples at %.0f K\n", preset.flowSamples, TEMPERATURE);
+    const Samples flow = sampleFlow(molecule, model, TEMPERATURE, preset.flowSamples, 21);
     summary.number("flow300_ess", kishEffectiveSampleSize(flow.logWeight));
     summary.number("flow300_ess_clipped", kishEffectiveSampleSize(flow.logWeight, 1e-4));
     summary.number("flow300_finite_energy_fraction", at::isfinite(flow.energy).to(at::kDouble).mean().item<double>());
 
-    std::printf("4a. LatentMetropolisIntegrator at %.0f K, %lld steps\n", TEMPERATURE, lengths.chain.steps);
-    const ChainResult chain = runLatentMetropolis(molecule, model, TEMPERATURE, lengths.chain,
+    std::printf("4a. LatentMetropolisIntegrator at %.0f K, %lld steps\n", TEMPERATURE, preset.chain.steps);
+    const ChainResult chain = runLatentMetropolis(molecule, model, TEMPERATURE, preset.chain,
                                                   progressPrinter("Metropolis 300 K"));
     summary.number("mcmc_random_walk_acceptance", chain.acceptance[0]);
     summary.number("mcmc_independence_acceptance", chain.independence[0]);
@@ -154,8 +147,8 @@ void run(const Options& options) {
     const Estimate chainEnergy = blockAverage(chain.samples.energy);
     summary.estimate("mcmc_mean_energy_kJ_mol", chainEnergy.value, chainEnergy.error);
 
-    std::printf("4b. TSFParallelTemperingIntegrator on 300 ... 450 K, %lld steps\n", lengths.pt.steps);
-    const ChainResult pt = runParallelTempering(molecule, model, LADDER, lengths.pt, progressPrinter("parallel tempering"));
+    std::printf("4b. TSFParallelTemperingIntegrator on 300 ... 450 K, %lld steps\n", preset.pt.steps);
+    const ChainResult pt = runParallelTempering(molecule, model, LADDER, preset.pt, progressPrinter("parallel tempering"));
     summary.list("pt_random_walk_acceptance", pt.acceptance);
     summary.list("pt_independence_acceptance", pt.independence);
     summary.list("pt_exchange_acceptance", pt.exchangeAcceptance);

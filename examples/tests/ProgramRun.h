@@ -5,7 +5,9 @@
 
 #include "TestSupport.h"
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -23,6 +25,12 @@ struct ProgramRun {
 inline std::string fileContents(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/** The number after "key": in a summary.json (nan if absent or not a number). */
+inline double jsonNumber(const std::string& json, const std::string& key) {
+    const size_t at = json.find("\"" + key + "\": ");
+    return at == std::string::npos ? std::nan("") : std::strtod(json.c_str() + at + key.size() + 4, nullptr);
 }
 
 inline ProgramRun runProgram(const std::string& executable, const std::string& arguments) {

@@ -107,12 +107,6 @@ TEST(Pipeline, TrainsASplineFlowAndRefusesAFolderOfAnotherFlowType) {
     EXPECT_EQ(FlowModel::load(folder + "/flow.bgflow").getFlow().getTypeName(), "spline");
 }
 
-/** The number after "key": in a summary.json (nan if absent or not a number). */
-double jsonNumber(const std::string& json, const std::string& key) {
-    const size_t at = json.find("\"" + key + "\": ");
-    return at == std::string::npos ? NAN : std::strtod(json.c_str() + at + key.size() + 4, nullptr);
-}
-
 TEST(Pipeline, ComparesEveryEstimateWithTheReference) {
     const std::string folder = temporaryPath("_reference");
     ASSERT_EQ(mkdir(folder.c_str(), 0755), 0);

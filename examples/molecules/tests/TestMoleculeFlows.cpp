@@ -9,7 +9,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <string>
 
 using namespace OpenMMBG;
@@ -19,12 +18,6 @@ namespace {
 
 ProgramRun runMoleculeFlows(const std::string& arguments) {
     return runProgram(BG_MOLECULE_FLOWS_EXECUTABLE, arguments);
-}
-
-/** The number after "key": in a summary.json, NaN if absent. */
-double summaryNumber(const std::string& json, const std::string& key) {
-    const size_t at = json.find("\"" + key + "\": ");
-    return at == std::string::npos ? std::nan("") : std::strtod(json.c_str() + at + key.size() + 4, nullptr);
 }
 
 class MoleculeFlows : public ::testing::TestWithParam<std::string> {};
@@ -39,19 +32,19 @@ TEST_P(MoleculeFlows, SmokeRunTrainsAFlowAndRunsBothIntegrators) {
     ASSERT_FALSE(json.empty());
     const std::string base = std::string(BG_SOURCE_DIR) + "/examples/molecules/data/" + GetParam();
     auto system = loadSystemXml(base + "_system.xml");
-    EXPECT_EQ(summaryNumber(json, "atoms"), system->getNumParticles());
+    EXPECT_EQ(jsonNumber(json, "atoms"), system->getNumParticles());
     // The saved flow belongs to this molecule.
     EXPECT_NO_THROW(FlowModel::load(output + "/flow.pt", *system));
-    const double ess = summaryNumber(json, "flow300_ess");
+    const double ess = jsonNumber(json, "flow300_ess");
     EXPECT_GT(ess, 0.0);
     EXPECT_LE(ess, 1.0);
     for (const char* key : {"mcmc_random_walk_acceptance", "mcmc_independence_acceptance"}) {
-        EXPECT_GE(summaryNumber(json, key), 0.0) << key;
-        EXPECT_LE(summaryNumber(json, key), 1.0) << key;
+        EXPECT_GE(jsonNumber(json, key), 0.0) << key;
+        EXPECT_LE(jsonNumber(json, key), 1.0) << key;
     }
-    EXPECT_GT(summaryNumber(json, "mcmc_random_walk_acceptance"), 0.0) << "the chain never moved";
+    EXPECT_GT(jsonNumber(json, "mcmc_random_walk_acceptance"), 0.0) << "the chain never moved";
     EXPECT_NE(json.find("\"pt_exchange_acceptance\": ["), std::string::npos);
-    EXPECT_GE(summaryNumber(json, "pt_round_trips"), 0.0);
+    EXPECT_GE(jsonNumber(json, "pt_round_trips"), 0.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(CappedPeptides, MoleculeFlows,
