@@ -47,6 +47,9 @@ struct TrainingProgress {
     double fractionNonFinite;
     int64_t skippedSteps;
     double stepsPerSecond;
+    double validationNLL;
+    double bestValidationNLL;
+    bool stoppedEarly;
 };
 
 /** One training stage: L = (1 - lambda) L_ML + lambda L_KL, lambda ramped over the stage. */
@@ -63,6 +66,8 @@ struct TrainingStage {
     double temperingThreshold;
     int64_t temperingInterval;
     double temperingMaxRatio;
+    int64_t validationInterval;
+    int64_t validationPatience;
 };
 
 struct TrainerOptions {
@@ -125,6 +130,8 @@ public:
     void setData(const at::Tensor& frames, double temperature, const at::Tensor& logWeights);
     /** The same, read from a DCD file (OpenMM's DCDReporter). */
     void setData(const std::string& dcdPath, double temperature);
+    /** Held-out frames (F, N, 3) at the data's temperature for early stopping (TrainingStage.validationInterval). */
+    void setValidationData(const at::Tensor& frames);
     /** The energy bridge for the KL loss. */
     void setEnergy(std::shared_ptr<OpenMMEnergy> energy);
     /** Runs a stage (the rest of it after loading a checkpoint) and returns a TrainingSummary. */

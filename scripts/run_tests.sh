@@ -7,6 +7,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BG_BUILD_DIR:-$ROOT/build}
 bash "$ROOT/scripts/setup.sh" || exit 1
+setup_seconds=$SECONDS
 
 LOG_DIR="$BUILD_DIR/test-logs"
 mkdir -p "$LOG_DIR"
@@ -16,6 +17,7 @@ export OMP_NUM_THREADS=1
 echo "== C++ tests (ctest)"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" --timeout 900 2>&1 | tee "$LOG_DIR/ctest.log"
 ctest_status=${PIPESTATUS[0]}
+ctest_seconds=$(( SECONDS - setup_seconds ))
 # "100% tests passed, 0 tests failed out of 18"
 ctest_line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$LOG_DIR/ctest.log" | tail -1)
 ctest_failed=$(echo "$ctest_line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
@@ -38,10 +40,13 @@ if compgen -G "$ROOT/python/tests/test_*.py" > /dev/null; then
     if [ "$py_status" -ne 0 ] && [ "$py_failed" -eq 0 ]; then py_failed=1; fi
 fi
 
+pytest_seconds=$(( SECONDS - setup_seconds - ctest_seconds ))
+
 passed=$(( ctest_total - ctest_failed - ctest_skipped + py_passed ))
 failed=$(( ctest_failed + py_failed ))
 skipped=$(( ctest_skipped + py_skipped ))
 echo
+echo "wall seconds: set-up and build $setup_seconds, ctest $ctest_seconds, pytest $pytest_seconds"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 if [ "$ctest_status" -ne 0 ] || [ "$py_status" -ne 0 ] || [ "$failed" -ne 0 ]; then
     exit 1

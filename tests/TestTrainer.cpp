@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
+#include <tuple>
 
 using namespace OpenMMBG;
 using namespace OpenMMBG::testing;
@@ -283,6 +284,74 @@ TEST(FlowTrainer, CheckpointResumesExactly) {
     std::remove(checkpoint.c_str());
 }
 
+TEST(FlowTrainer, EarlyStoppingKeepsTheWeightsOfTheBestValidationNLL) {
+    // 48 training samples and a flow that can memorise them: the NLL of
+    // held-out samples rises again as training goes on.
+    DoubleWell well;
+    auto system = well.createSystem();
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(4);
+    at::Tensor data = well.sampleExact(48, T, generator), validation = well.sampleExact(2000, T, generator);
+    TrainingStage stage = TrainingStage::maximumLikelihood("ml", 600, 64, 3e-3);
+    auto train = [&](const TrainingStage& s, const std::string& checkpoint, std::vector<TrainingProgress>* reports,
+                     int64_t interruptAt) {
+        FlowModel model = FlowModel::createCartesian(*system, {0, 1}, data, "realnvp", smallFlow(), T);
+        TrainerOptions options = quietOptions();
+        options.checkpointPath = checkpoint;
+        options.checkpointInterval = 100;
+        options.progress = [&](const TrainingProgress& p) {
+            if (reports)
+                reports->push_back(p);
+            if (p.step == interruptAt)
+                throw std::runtime_error("interrupted");
+        };
+        FlowTrainer trainer(model, options);
+        trainer.setData(data, T);
+        trainer.setValidationData(validation);
+        if (!checkpoint.empty() && interruptAt < 0)
+            trainer.loadCheckpoint(checkpoint);
+        TrainingSummary summary = trainer.train(s);
+        return std::make_tuple(model, summary, trainer.testNLL(validation, T), trainer.getCompletedSteps(s.name));
+    };
+
+    auto [plain, plainSummary, plainNLL, plainSteps] = train(stage, "", nullptr, -1);
+    TrainingStage checked = stage;
+    checked.validationInterval = 25;
+    std::vector<TrainingProgress> reports;
+    auto [kept, keptSummary, keptNLL, keptSteps] = train(checked, "", &reports, -1);
+    double best = INFINITY;
+    int checks = 0;
+    for (const TrainingProgress& p : reports)
+        if (!std::isnan(p.validationNLL)) {
+            best = std::min(best, p.validationNLL);
+            checks++;
+        }
+    EXPECT_EQ(checks, 600 / 25);
+    EXPECT_DOUBLE_EQ(keptSummary.last.bestValidationNLL, best);
+    // The model ends with the best weights (RealNVP: testNLL is deterministic).
+    EXPECT_NEAR(keptNLL, best, 1e-9);
+    // Training overfits, or this test would prove nothing.
+    EXPECT_GT(plainNLL, best + 0.05) << "plain " << plainNLL << ", best " << best;
+    EXPECT_EQ(keptSteps, 600);
+
+    // Patience: the stage ends after 3 checks without improvement, with the best weights.
+    TrainingStage patient = checked;
+    patient.validationPatience = 3;
+    auto [stopped, stoppedSummary, stoppedNLL, stoppedSteps] = train(patient, "", nullptr, -1);
+    EXPECT_TRUE(stoppedSummary.last.stoppedEarly);
+    EXPECT_LT(stoppedSummary.last.step, 600);
+    EXPECT_EQ(stoppedSteps, 600);  // the stage counts as finished
+    EXPECT_NEAR(stoppedNLL, stoppedSummary.last.bestValidationNLL, 1e-9);
+
+    // Interrupted after a checkpoint and resumed: the same weights as in one go (the best ones are checkpointed).
+    std::string checkpoint = temporaryPath(".ckpt");
+    EXPECT_THROW(train(checked, checkpoint, nullptr, 300), std::runtime_error);
+    auto [resumed, resumedSummary, resumedNLL, resumedSteps] = train(checked, checkpoint, nullptr, -1);
+    std::vector<at::Tensor> a = kept.getFlow().parameters(), b = resumed.getFlow().parameters();
+    for (size_t i = 0; i < a.size(); i++)
+        EXPECT_TRUE(at::equal(a[i], b[i])) << "parameter " << i;
+    std::remove(checkpoint.c_str());
+}
+
 TEST(FlowTrainer, RejectsBadInput) {
     AlanineDipeptide molecule = loadAlanineDipeptide();
     at::Tensor frames = perturbedFrames(molecule.positions(), 10, 0.01, 1);
@@ -304,6 +373,14 @@ TEST(FlowTrainer, RejectsBadInput) {
     auto other = well.createSystem();
     expectMessage([&] { trainer.setEnergy(std::make_shared<OpenMMEnergy>(*other, 300.0)); }, "particles");
     expectMessage([&] { trainer.setData("/nonexistent/trajectory.dcd", 600.0); }, "cannot open");
+    stage.lambdaEnd = 0.0;
+    stage.validationInterval = 10;
+    expectMessage([&] { trainer.train(stage); }, "no validation frames were set");
+    expectMessage([&] { trainer.setValidationData(frames.narrow(1, 0, 20)); }, "20 particles but the System has 22");
+    expectMessage([&] { trainer.setValidationData(withNaN); }, "NaN");
+    trainer.setValidationData(frames);
+    stage.validationPatience = -1;
+    expectMessage([&] { trainer.train(stage); }, "must not be negative");
 }
 
 TEST(DCDFile, ReadsWhatOpenMMWrites) {

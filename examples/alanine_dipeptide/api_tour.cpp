@@ -52,13 +52,16 @@ int main(int argc, char** argv) {
         options.printProgress = true;
         options.logInterval = 250;
         FlowTrainer trainer(model, options);  // trains `model` in place
-        trainer.setData(frames, 600.0);
+        const int64_t heldOut = frames.size(0) / 10;  // the run's last tenth, for early stopping
+        trainer.setData(frames.narrow(0, 0, frames.size(0) - heldOut), 600.0);
+        trainer.setValidationData(frames.narrow(0, frames.size(0) - heldOut, heldOut));
         trainer.setEnergy(std::make_shared<OpenMMEnergy>(*system, 600.0));
         TrainingStage ml;
         ml.name = "ml";
         ml.steps = mlSteps;
         ml.learningRate = 1e-3;
         ml.finalLearningRate = 1e-4;
+        ml.validationInterval = 250;  // ends with the weights of the best held-out NLL
         trainer.train(ml);
         TrainingStage mixed;
         mixed.name = "mixed";

@@ -4,7 +4,7 @@
 #include "openmmbg/internal/Checkpoint.h"
 #include "openmmbg/internal/IntegratorSupport.h"
 
-#include <ATen/core/grad_mode.h>
+#include <c10/core/InferenceMode.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/equal.h>
 #include <ATen/ops/full.h>
@@ -75,7 +75,7 @@ double FlowMoveRunner::runSteps(ContextImpl& context, const FlowMoveSettings& se
                                 std::vector<std::vector<Vec3>>& positions, std::vector<double>& energies, int steps,
                                 std::optional<double> warmUpTarget,
                                 const std::function<void(ChainState&)>& afterMoves) {
-    at::NoGradGuard noGrad;
+    c10::InferenceMode inference;
     const int count = (int) settings.temperatures.size();
     const at::Device device = access->getDevice();
     // Chain 0 is whatever the Context holds now: MD or the user may have moved it since the last call.

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 using OpenMM::OpenMMException;
@@ -52,6 +53,11 @@ std::string describeProgress(const TrainingProgress& p) {
     if (!std::isnan(p.lossKL)) {
         n = std::snprintf(buffer, sizeof(buffer), "  KL %.4f  T %.1f K  <u> %.3f  ESS %.4f", p.lossKL, p.temperature,
                           p.meanReducedEnergy, p.essFraction);
+        line.append(buffer, n);
+    }
+    if (!std::isnan(p.validationNLL)) {
+        n = std::snprintf(buffer, sizeof(buffer), "  validation NLL %.4f (best %.4f)%s", p.validationNLL,
+                          p.bestValidationNLL, p.stoppedEarly ? ", stopping early" : "");
         line.append(buffer, n);
     }
     n = std::snprintf(buffer, sizeof(buffer), "  lambda %.3f  lr %.2e  %.1f steps/s", p.lambda, p.learningRate,
@@ -94,6 +100,55 @@ public:
             throw OpenMMException("FlowTrainer: temperingStart must be above the stage's temperature");
         if (stage.temperingStart > 0 && (!(stage.temperingMaxRatio > 1) || stage.temperingInterval < 1))
             throw OpenMMException("FlowTrainer: tempering needs temperingMaxRatio > 1 and temperingInterval >= 1");
+        if (stage.validationInterval < 0 || stage.validationPatience < 0)
+            throw OpenMMException("FlowTrainer: validationInterval and validationPatience must not be negative");
+        if (stage.validationInterval > 0 && !validation.defined())
+            throw OpenMMException("FlowTrainer: stage '" + stage.name
+                                  + "' checks a validation NLL but no validation frames were set (setValidationData)");
+        if (stage.validationInterval > 0 && !data.defined())
+            throw OpenMMException("FlowTrainer: stage '" + stage.name
+                                  + "' checks a validation NLL at the data's temperature but no data was set (setData)");
+    }
+
+    /**
+     * -mean log q(x) of the validation frames at the data's temperature. TSF
+     * momenta come from a generator of their own, the same at every check, so
+     * that checks compare like with like and training's random numbers are untouched.
+     */
+    double validationNLL() {
+        at::NoGradGuard noGrad;
+        at::Generator momenta = at::make_generator<at::CPUGeneratorImpl>(options.seed + 1);
+        double total = 0;
+        const int64_t chunk = 1000;
+        for (int64_t begin = 0; begin < validation.size(0); begin += chunk) {
+            at::Tensor part = validation.narrow(0, begin, std::min(chunk, validation.size(0) - begin));
+            total += model.logProb(part, dataTemperature, momenta).sum().item<double>();
+        }
+        return -total / (double) validation.size(0);
+    }
+
+    /** A validation check at this step of `stage`: fills the validation fields of `progress`. */
+    void checkValidation(const TrainingStage& stage, int64_t step, TrainingProgress& progress) {
+        EarlyStopping& record = earlyStopping[stage.name];
+        progress.validationNLL = validationNLL();
+        std::vector<at::Tensor> parameters = model.getFlow().parameters();
+        if (progress.validationNLL < record.best) {
+            record.best = progress.validationNLL;
+            record.checksWithoutImprovement = 0;
+            record.bestParameters.clear();
+            for (const at::Tensor& p : parameters)
+                record.bestParameters.push_back(p.detach().clone());
+        } else {
+            record.checksWithoutImprovement++;
+        }
+        progress.bestValidationNLL = record.best;
+        progress.stoppedEarly = stage.validationPatience > 0 && record.checksWithoutImprovement >= stage.validationPatience
+                                && step < stage.steps;
+        if ((step == stage.steps || progress.stoppedEarly) && !record.bestParameters.empty()) {
+            at::NoGradGuard noGrad;
+            for (size_t i = 0; i < parameters.size(); i++)
+                parameters[i].copy_(record.bestParameters[i]);
+        }
     }
 
     double klTemperature(const TrainingStage& stage) const {
@@ -193,6 +248,13 @@ public:
     std::map<std::string, int64_t> completed;
     std::map<std::string, double> temperingTemperature;
     int64_t skipped = 0;
+    at::Tensor validation;  // [F, N, 3] held-out frames at dataTemperature; undefined: none
+    struct EarlyStopping {
+        double best = std::numeric_limits<double>::infinity();
+        int64_t checksWithoutImprovement = 0;
+        std::vector<at::Tensor> bestParameters;
+    };
+    std::map<std::string, EarlyStopping> earlyStopping;  // per stage
 };
 
 FlowTrainer::FlowTrainer(const FlowModel& model, const TrainerOptions& options)
@@ -231,6 +293,15 @@ void FlowTrainer::setData(const at::Tensor& frames, double temperature, const at
 
 void FlowTrainer::setData(const std::string& dcdPath, double temperature) {
     setData(readDcd(dcdPath, impl->model.getNumParticles()), temperature);
+}
+
+void FlowTrainer::setValidationData(const at::Tensor& frames) {
+    checkConfigurationTensor(frames, impl->model.getNumParticles(), "FlowTrainer::setValidationData");
+    if (frames.size(0) < 1)
+        throw OpenMMException("FlowTrainer::setValidationData: no frames");
+    if (!at::isfinite(frames).all().item<bool>())
+        throw OpenMMException("FlowTrainer::setValidationData: the frames contain NaN or infinite positions");
+    impl->validation = frames.detach().to(at::kCPU).contiguous();
 }
 
 void FlowTrainer::setEnergy(std::shared_ptr<OpenMMEnergy> energy) {
@@ -293,16 +364,20 @@ TrainingSummary FlowTrainer::train(const TrainingStage& stage) {
             && step % stage.temperingInterval == 0)
             temperature = impl->lowerTemperature(temperature, std::max(target, temperature / stage.temperingMaxRatio),
                                                  stage.temperingThreshold, reduced, rest);
-        done = step;
+        const bool validated = stage.validationInterval > 0
+                               && (step % stage.validationInterval == 0 || step == stage.steps);
+        if (validated)
+            impl->checkValidation(stage, step, progress);
+        done = progress.stoppedEarly ? stage.steps : step;
         windowSteps++;
 
         progress.skippedSteps = impl->skipped;
         // Checkpoint before reporting, so that a report that stops the run
         // (an exception in the callback) leaves this step's checkpoint behind.
         if (!impl->options.checkpointPath.empty()
-            && (step % impl->options.checkpointInterval == 0 || step == stage.steps))
+            && (step % impl->options.checkpointInterval == 0 || step == stage.steps || progress.stoppedEarly))
             saveCheckpoint(impl->options.checkpointPath);
-        if (step % impl->options.logInterval == 0 || step == stage.steps) {
+        if (step % impl->options.logInterval == 0 || step == stage.steps || validated) {
             auto now = std::chrono::steady_clock::now();
             progress.stepsPerSecond = windowSteps / std::chrono::duration<double>(now - windowBegin).count();
             windowBegin = now;
@@ -315,6 +390,8 @@ TrainingSummary FlowTrainer::train(const TrainingStage& stage) {
                 impl->options.progress(progress);
         }
         summary.last = progress;
+        if (progress.stoppedEarly)
+            break;
     }
     summary.finalTemperature = temperature;
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stageBegin).count();
@@ -355,6 +432,22 @@ void FlowTrainer::saveCheckpoint(const std::string& path) const {
     archive.write("stage_steps", at::tensor(steps, at::kLong));
     archive.write("stage_temperatures", at::tensor(temperatures, at::kDouble));
     archive.write("skipped", c10::IValue(impl->skipped));
+    std::string validationNames;
+    std::vector<double> best;
+    std::vector<int64_t> checks;
+    int64_t index = 0;
+    for (const auto& entry : impl->earlyStopping) {
+        validationNames += entry.first + "\n";
+        best.push_back(entry.second.best);
+        checks.push_back(entry.second.checksWithoutImprovement);
+        torch::serialize::OutputArchive parameters;
+        for (size_t i = 0; i < entry.second.bestParameters.size(); i++)
+            parameters.write(std::to_string(i), entry.second.bestParameters[i]);
+        archive.write("validation_parameters_" + std::to_string(index++), parameters);
+    }
+    archive.write("validation_stages", c10::IValue(validationNames));
+    archive.write("validation_best", at::tensor(best, at::kDouble));
+    archive.write("validation_checks", at::tensor(checks, at::kLong));
     // Write to a temporary file first, so that a crash never leaves a half-written checkpoint.
     std::string temporary = path + ".partial";
     archive.save_to(temporary);
@@ -410,6 +503,26 @@ void FlowTrainer::loadCheckpoint(const std::string& path) {
     }
     archive.read("skipped", value);
     impl->skipped = value.toInt();
+    impl->earlyStopping.clear();
+    if (archive.try_read("validation_stages", value)) {
+        std::istringstream validationNames(value.toStringRef());
+        at::Tensor best, checks;
+        archive.read("validation_best", best);
+        archive.read("validation_checks", checks);
+        for (int64_t i = 0; std::getline(validationNames, name); i++) {
+            Impl::EarlyStopping& record = impl->earlyStopping[name];
+            record.best = best[i].item<double>();
+            record.checksWithoutImprovement = checks[i].item<int64_t>();
+            torch::serialize::InputArchive parameters;
+            archive.read("validation_parameters_" + std::to_string(i), parameters);
+            for (size_t p = 0; p < target.size(); p++) {
+                at::Tensor tensor;
+                if (!parameters.try_read(std::to_string(p), tensor))
+                    break;
+                record.bestParameters.push_back(tensor);
+            }
+        }
+    }
 }
 
 const FlowModel& FlowTrainer::getModel() const {

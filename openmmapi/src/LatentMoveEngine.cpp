@@ -189,7 +189,10 @@ LatentProposal LatentMoveEngine::propose(ChainState& state, const at::Tensor& te
     const at::Tensor walkRows = (~independent).nonzero().reshape({-1});
     const at::Tensor drawRows = independent.nonzero().reshape({-1});
     const at::Tensor tau = hostTemperatures.to(device) / model.getReferenceTemperature();
-    if (walkRows.numel() > 0 || !state.latent.defined())
+    // Momenta are redrawn before every walk (a Gibbs step), so a TSF state is
+    // re-encoded each time; without momenta the latent vector kept from the
+    // last move is the state's own (accepted: the proposal's; rejected: unchanged).
+    if (!state.latent.defined() || (walkRows.numel() > 0 && model.hasMomenta()))
         refresh(state, tau, generator);
 
     const Flow& flow = model.getFlow();

@@ -33,6 +33,25 @@ def test_progress_callback_receives_every_report(system, exactData):
     assert trainer.testNLL(exactData, T_REF) < before - 0.1
 
 
+def test_early_stopping_on_validation_frames(system, exactData):
+    # 32 training frames overfit; the held-out frames choose the weights kept.
+    reports = []
+    options = openmmbg.TrainerOptions(numThreads=1, logInterval=1000, progress=reports.append)
+    trainer = openmmbg.FlowTrainer(smallFlow(system, exactData), options)
+    trainer.setData(exactData[:32], T_REF)
+    with pytest.raises(openmm.OpenMMException, match="no validation frames"):
+        trainer.train(openmmbg.TrainingStage(name="ml", steps=10, validationInterval=5))
+    validation = exactData[1000:3000]
+    trainer.setValidationData(validation)
+    stage = openmmbg.TrainingStage(name="ml", steps=300, batchSize=32, learningRate=1e-2,
+                                   validationInterval=20, validationPatience=4)
+    summary = trainer.train(stage)
+    checked = [report.validationNLL for report in reports if np.isfinite(report.validationNLL)]
+    assert len(reports) == len(checked) and summary.last.bestValidationNLL == min(checked)
+    assert trainer.testNLL(validation, T_REF) == pytest.approx(min(checked), abs=1e-9)
+    assert summary.last.stoppedEarly == (summary.last.step < 300)
+
+
 def test_print_progress_writes_lines(system, exactData, capfd):
     options = openmmbg.TrainerOptions(numThreads=1, logInterval=5, printProgress=True)
     trainer = openmmbg.FlowTrainer(smallFlow(system, exactData), options)

@@ -31,6 +31,9 @@ struct TrainingProgress {
     double fractionNonFinite = 0;    // energies flagged by the bridge
     int64_t skippedSteps = 0;        // steps skipped for a non-finite gradient, in this trainer so far
     double stepsPerSecond = 0;
+    double validationNLL = NAN;      // of the validation frames, where it was computed at this step
+    double bestValidationNLL = NAN;  // the stage's best so far (validation on)
+    bool stoppedEarly = false;       // the stage ends here: no better validation NLL for validationPatience checks
 };
 
 /** One line describing a progress report, as printProgress prints it. */
@@ -65,6 +68,16 @@ struct TrainingStage {
     double temperingThreshold = 1.0;
     int64_t temperingInterval = 50;
     double temperingMaxRatio = 1.1;
+
+    /**
+     * Early stopping (needs setValidationData): if positive, the NLL of the
+     * validation frames is computed every validationInterval steps and at the
+     * stage's last step, and the stage ends with the weights of its best
+     * validation NLL. With validationPatience > 0 the stage also stops once
+     * that many checks in a row did not improve on the best.
+     */
+    int64_t validationInterval = 0;
+    int64_t validationPatience = 0;
 
     /**
      * A maximum-likelihood stage: `steps` steps of `batchSize` samples, the
@@ -139,6 +152,13 @@ public:
     void setData(const at::Tensor& frames, double temperature, const at::Tensor& logWeights);
     /** The same, read from a DCD file written by OpenMM's DCDReporter. */
     void setData(const std::string& dcdPath, double temperature);
+    /**
+     * Held-out frames [F, N, 3] (nm) at the data's temperature for early
+     * stopping (TrainingStage::validationInterval). Frames of an MD run are
+     * correlated: hold out a contiguous stretch (e.g. its last tenth), not
+     * frames picked at random among the training frames.
+     */
+    void setValidationData(const at::Tensor& frames);
     /** The energy bridge for the KL loss; its temperature is set by the trainer. */
     void setEnergy(std::shared_ptr<OpenMMEnergy> energy);
 
