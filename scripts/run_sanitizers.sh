@@ -11,7 +11,8 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BG_SANITIZE_BUILD_DIR:-$ROOT/build-sanitize}
-JOBS=${BG_JOBS:-$(nproc)}
+# nproc obeys OMP_NUM_THREADS: ask it for the cores without that limit.
+JOBS=${BG_JOBS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}
 SUPPRESSIONS="$ROOT/scripts/sanitizers"
 
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then

@@ -11,11 +11,13 @@ setup_seconds=$SECONDS
 
 LOG_DIR="$BUILD_DIR/test-logs"
 mkdir -p "$LOG_DIR"
-# Each test process gets one LibTorch thread; ctest runs two at a time.
+# ctest runs one test per core, each test process with one LibTorch thread.
+# (Count the cores first: nproc obeys OMP_NUM_THREADS.)
+JOBS=${BG_JOBS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}
 export OMP_NUM_THREADS=1
 
 echo "== C++ tests (ctest)"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" --timeout 900 2>&1 | tee "$LOG_DIR/ctest.log"
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" --timeout 900 2>&1 | tee "$LOG_DIR/ctest.log"
 ctest_status=${PIPESTATUS[0]}
 ctest_seconds=$(( SECONDS - setup_seconds ))
 # "100% tests passed, 0 tests failed out of 18"

@@ -14,7 +14,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BG_BUILD_DIR:-$ROOT/build}
-JOBS=${BG_JOBS:-$(nproc)}
+# nproc obeys OMP_NUM_THREADS: ask it for the cores without that limit.
+JOBS=${BG_JOBS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 
 PACKAGES=(
