@@ -75,6 +75,8 @@ double FlowMoveRunner::runSteps(ContextImpl& context, const FlowMoveSettings& se
                                 std::vector<std::vector<Vec3>>& positions, std::vector<double>& energies, int steps,
                                 std::optional<double> warmUpTarget,
                                 const std::function<void(ChainState&)>& afterMoves) {
+    // Moves never need gradients; inference mode also skips the autograd
+    // bookkeeping that dominates operations on tensors this small.
     c10::InferenceMode inference;
     const int count = (int) settings.temperatures.size();
     const at::Device device = access->getDevice();
