@@ -16,18 +16,19 @@
 
 #include "AlanineDipeptide.h"
 #include "BenchSupport.h"
-#include "openmmbg/ComputeSettings.h"
 #include "openmmbg/OpenMMEnergy.h"
 #include "openmmbg/tools/DCDFile.h"
 
 #include <cmath>
 #include <cstdio>
-#include <cstring>
+#include <functional>
 
 using namespace OpenMMBG;
 using namespace OpenMMBG::bench;
 
-int main(int argc, char** argv) {
+namespace {
+
+void run(int argc, char** argv) {
     std::string dataPath, flowType = "spline";
     double temperature = 600.0, learningRate = 1e-3, finalLearningRate = 1e-5;
     long long steps = 6000, evalEvery = 1000, batch = 256, mixedSteps = 0;
@@ -37,36 +38,29 @@ int main(int argc, char** argv) {
     config.numBlocks = 4;
     config.hiddenLayers = 2;
     config.hiddenWidth = 128;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        std::string option = argv[i], value = argv[i + 1];
-        if (option == "--data") dataPath = value;
-        else if (option == "--temperature") temperature = std::stod(value);
-        else if (option == "--flow-type") flowType = value;
-        else if (option == "--steps") steps = std::stoll(value);
-        else if (option == "--eval-every") evalEvery = std::stoll(value);
-        else if (option == "--batch") batch = std::stoll(value);
-        else if (option == "--lr") learningRate = std::stod(value);
-        else if (option == "--final-lr") finalLearningRate = std::stod(value);
-        else if (option == "--blocks") config.numBlocks = std::stoi(value);
-        else if (option == "--layers") config.hiddenLayers = std::stoi(value);
-        else if (option == "--width") config.hiddenWidth = std::stoi(value);
-        else if (option == "--bins") config.splineBins = std::stoi(value);
-        else if (option == "--samples") samples = std::stoi(value);
-        else if (option == "--threads") threads = std::stoi(value);
-        else if (option == "--mixed-steps") mixedSteps = std::stoll(value);
-        else if (option == "--lambda") lambda = std::stod(value);
-        else if (option == "--mixed-lr") mixedLearningRate = std::stod(value);
-        else {
-            std::fprintf(stderr, "flow_quality: unknown option %s\n", option.c_str());
-            return 2;
-        }
-    }
-    if (dataPath.empty()) {
-        std::fprintf(stderr, "flow_quality: --data FILE.dcd is required (MD frames at --temperature)\n");
-        return 2;
-    }
+    alanine::forEachOption(argc, argv, [&](const std::string& option, const std::function<std::string()>& value) {
+        if (option == "--data") dataPath = value();
+        else if (option == "--temperature") temperature = std::stod(value());
+        else if (option == "--flow-type") flowType = value();
+        else if (option == "--steps") steps = std::stoll(value());
+        else if (option == "--eval-every") evalEvery = std::stoll(value());
+        else if (option == "--batch") batch = std::stoll(value());
+        else if (option == "--lr") learningRate = std::stod(value());
+        else if (option == "--final-lr") finalLearningRate = std::stod(value());
+        else if (option == "--blocks") config.numBlocks = std::stoi(value());
+        else if (option == "--layers") config.hiddenLayers = std::stoi(value());
+        else if (option == "--width") config.hiddenWidth = std::stoi(value());
+        else if (option == "--bins") config.splineBins = std::stoi(value());
+        else if (option == "--samples") samples = std::stoi(value());
+        else if (option == "--threads") threads = std::stoi(value());
+        else if (option == "--mixed-steps") mixedSteps = std::stoll(value());
+        else if (option == "--lambda") lambda = std::stod(value());
+        else if (option == "--mixed-lr") mixedLearningRate = std::stod(value());
+        else throw alanine::UsageError("unknown option " + option);
+    });
+    if (dataPath.empty())
+        throw alanine::UsageError("--data FILE.dcd is required (MD frames at --temperature)");
     loadPlugins();
-    setComputeThreads(threads);
     alanine::Molecule molecule = alanine::loadMolecule(BG_DATA_DIR);
     at::Tensor frames = readDcd(dataPath, molecule.system->getNumParticles());
     const int64_t numFrames = frames.size(0), numTest = numFrames / 10;
@@ -126,5 +120,10 @@ int main(int argc, char** argv) {
         std::printf("mixed, lambda %.2f:\n", stage.lambdaEnd);
         report(steps + done);
     }
-    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    return alanine::runReportingErrors([&] { run(argc, argv); });
 }

@@ -39,6 +39,19 @@ double lambdaAt(const TrainingStage& stage, int64_t step) {
     return stage.lambdaStart + (stage.lambdaEnd - stage.lambdaStart) * (double) (step - 1) / (double) (stage.steps - 1);
 }
 
+/** -mean log q_T(x) of frames [F, N, 3] in nats, in chunks of 1000 (TSF momenta from `generator`). */
+double meanNegativeLogProb(const FlowModel& model, const at::Tensor& frames, double temperature,
+                           at::Generator& generator) {
+    at::NoGradGuard noGrad;
+    double total = 0;
+    const int64_t chunk = 1000;
+    for (int64_t begin = 0; begin < frames.size(0); begin += chunk) {
+        at::Tensor part = frames.narrow(0, begin, std::min(chunk, frames.size(0) - begin));
+        total += model.logProb(part, temperature, generator).sum().item<double>();
+    }
+    return -total / (double) frames.size(0);
+}
+
 } // namespace
 
 std::string describeProgress(const TrainingProgress& p) {
@@ -116,15 +129,8 @@ public:
      * that checks compare like with like and training's random numbers are untouched.
      */
     double validationNLL() {
-        at::NoGradGuard noGrad;
         at::Generator momenta = at::make_generator<at::CPUGeneratorImpl>(options.seed + 1);
-        double total = 0;
-        const int64_t chunk = 1000;
-        for (int64_t begin = 0; begin < validation.size(0); begin += chunk) {
-            at::Tensor part = validation.narrow(0, begin, std::min(chunk, validation.size(0) - begin));
-            total += model.logProb(part, dataTemperature, momenta).sum().item<double>();
-        }
-        return -total / (double) validation.size(0);
+        return meanNegativeLogProb(model, validation, dataTemperature, momenta);
     }
 
     /** A validation check at this step of `stage`: fills the validation fields of `progress`. */
@@ -400,14 +406,7 @@ TrainingSummary FlowTrainer::train(const TrainingStage& stage) {
 
 double FlowTrainer::testNLL(const at::Tensor& frames, double temperature) {
     checkConfigurationTensor(frames, impl->model.getNumParticles(), "FlowTrainer::testNLL");
-    at::NoGradGuard noGrad;
-    double total = 0;
-    const int64_t chunk = 1000;
-    for (int64_t begin = 0; begin < frames.size(0); begin += chunk) {
-        at::Tensor part = frames.narrow(0, begin, std::min(chunk, frames.size(0) - begin));
-        total += impl->model.logProb(part, temperature, impl->generator).sum().item<double>();
-    }
-    return -total / (double) frames.size(0);
+    return meanNegativeLogProb(impl->model, frames, temperature, impl->generator);
 }
 
 void FlowTrainer::saveCheckpoint(const std::string& path) const {
