@@ -34,16 +34,12 @@ inline TrainedFlow trainedFlow(const alanine::Molecule& molecule, const std::str
         return flow;
     }
     const alanine::Preset preset = alanine::presetNamed("default");
-    std::printf("flow: training one as the pipeline's default preset does (%.1f ns of MD at 600 K, then ML %lld + "
-                "mixed %lld steps)...\n", preset.mdSteps * 1e-6, preset.plan.mlSteps, preset.plan.mixedSteps);
+    std::printf("flow: training one as the pipeline's default preset does (replica-exchange MD, %zu replicas, %.1f ns "
+                "each, then ML %lld + mixed %lld steps at %.0f K)...\n", preset.mdLadder.size(), preset.mdSteps * 1e-6,
+                preset.plan.mlSteps, preset.plan.mixedSteps, preset.plan.temperature);
     std::fflush(stdout);
     double begin = cpuSeconds();
-    alanine::MDOptions md;
-    md.temperature = preset.plan.temperature;
-    md.steps = preset.mdSteps;
-    md.interval = preset.mdInterval;
-    md.seed = 11;
-    at::Tensor frames = alanine::runMD(molecule, md).x;
+    at::Tensor frames = alanine::runReplicaExchangeMD(molecule, alanine::replicaExchangeOf(preset, 11)).rungs.front().x;
     flow.model = std::make_unique<FlowModel>(alanine::trainFlow(molecule, frames, preset.plan, "", nullptr));
     flow.cpuSeconds = cpuSeconds() - begin;
     std::printf("flow: trained in %.0f CPU s (MD data included)\n", flow.cpuSeconds);

@@ -1,6 +1,8 @@
 // The alanine dipeptide pipeline (paper 001, Fig. 3), end to end:
-//   1. MD at 600 K (training data) and at 300 K (comparison);
-//   2. a TSF trained at 600 K: maximum likelihood, then mixed ML + KL;
+//   1. replica-exchange MD on 4 rungs from 300 to 600 K (training data at
+//      300 K; the 600 K rung for comparison);
+//   2. a flow (spline by default) trained at 300 K: maximum likelihood
+//      stopped early on held-out frames, then mixed ML + KL;
 //   3. flow samples at both temperatures, and sampling at 300 K with
 //      LatentMetropolisIntegrator and TSFParallelTemperingIntegrator (300 ... 600 K);
 //   4. a results folder: series (CSV), trajectories (DCD), the flow, a JSON and
@@ -9,7 +11,7 @@
 // stages and resumes an interrupted training from its checkpoint.
 //
 //   alanine_dipeptide_pipeline [--preset default|long|smoke] [--output DIR]
-//                              [--flow FILE] [--flow-type tsf|spline] [--data DIR]
+//                              [--flow FILE] [--flow-type spline|tsf] [--data DIR]
 //                              [--reference FILE|none] [--no-plots]
 // Every dF_phi is compared with the reference (alanine_dipeptide_reference's
 // summary.json, the committed one by default): its difference in combined
@@ -17,6 +19,7 @@
 
 #include "AlanineDipeptide.h"
 
+#include "openmmbg/ComputeSettings.h"
 #include "openmmbg/TSFParallelTemperingIntegrator.h"
 #include "openmmbg/tools/DCDFile.h"
 
@@ -25,6 +28,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -75,7 +79,9 @@ struct Options {
     std::string output = "results/alanine_dipeptide";
     std::string data = BG_DATA_DIR;
     std::string flow;
-    std::string flowType = "tsf";  // of a flow this run trains
+    // Of a flow this run trains. The spline flow: at 300 K its importance
+    // weights and independence proposals are far better than the TSF's (README).
+    std::string flowType = "spline";
     std::string reference = std::string(BG_SOURCE_DIR) + "/examples/alanine_dipeptide/results/reference/summary.json";
     bool plots = true;
 };
@@ -99,7 +105,7 @@ Options parse(int argc, char** argv) {
             options.plots = false;
         else if (arg == "--help" || arg == "-h")
             throw UsageError("usage: alanine_dipeptide_pipeline [--preset default|long|smoke] [--output DIR] "
-                             "[--flow FILE] [--flow-type tsf|spline] [--data DIR] [--reference FILE|none] [--no-plots]");
+                             "[--flow FILE] [--flow-type spline|tsf] [--data DIR] [--reference FILE|none] [--no-plots]");
         else
             throw UsageError("unknown option '" + arg + "' (see --help)");
     });
@@ -135,8 +141,7 @@ public:
         std::printf("== 3. flow samples, Metropolis chains at %.0f K, parallel tempering %.0f ... %.0f K\n", COLD, COLD,
                     HOT);
         timed("flow_samples", [this] { sampleFlow(); });
-        timed("metropolis", [this] { runMetropolis(); });
-        timed("parallel_tempering", [this] { runParallelTempering(); });
+        timed("chains", [this] { runChains(); });
         analyse();
         if (options.plots)
             plot();
@@ -152,49 +157,48 @@ private:
         seconds[stage] = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
     }
 
-    /** 1. MD at both temperatures, or the frames of an earlier run. */
+    /**
+     * 1. Replica-exchange MD from 300 to 600 K, or the frames of an earlier
+     * run. The rungs at 300 K (the training data) and 600 K are kept.
+     */
     void runMD() {
-        std::printf("== 1. MD at %.0f K and %.0f K (%.1f ns each, 1 fs steps)\n", HOT, COLD, preset.mdSteps * 1e-6);
+        const std::vector<double>& ladder = preset.mdLadder;
+        std::printf("== 1. replica-exchange MD, %zu replicas %.0f ... %.0f K (%.1f ns each, 1 fs steps, exchanges "
+                    "every %.1f ps)\n", ladder.size(), ladder.front(), ladder.back(), preset.mdSteps * 1e-6,
+                    preset.mdInterval * 1e-3);
         const std::string names[2] = {"md600", "md300"};
-        const double temperatures[2] = {HOT, COLD};
         const long long frames = preset.mdSteps / preset.mdInterval;
-        if (pathExists(out + "/md600.csv") && pathExists(out + "/md300.csv") && pathExists(out + "/md600.dcd")) {
+        if (pathExists(out + "/md600.csv") && pathExists(out + "/md300.csv") && pathExists(out + "/md600.dcd")
+            && pathExists(out + "/md300.dcd") && pathExists(out + "/md.summary")) {
             std::printf("  found in %s, reused\n", out.c_str());
             for (int k = 0; k < 2; k++)
                 md[k] = reuseSeries(out + "/" + names[k] + ".csv", frames);
-            summary.load(out + "/md.summary");  // the CPU time of the run that made them
+            summary.load(out + "/md.summary");  // the exchange statistics and CPU time of the run that made them
         } else {
-            // One run after the other: OpenMM's Reference platform draws the
-            // Langevin noise from one generator per process, so two runs in
-            // parallel threads would race for it and never repeat.
-            double cpuSeconds600 = 0;
+            ReplicaExchangeResult result = runReplicaExchangeMD(molecule, replicaExchangeOf(preset, 11),
+                                                                progressPrinter("replica-exchange MD"));
+            md[0] = result.rungs.back();
+            md[1] = result.rungs.front();
             for (int k = 0; k < 2; k++) {
-                const double cpuBegin = threadCpuSeconds();
-                MDOptions mdOptions;
-                mdOptions.temperature = temperatures[k];
-                mdOptions.steps = preset.mdSteps;
-                mdOptions.interval = preset.mdInterval;
-                mdOptions.seed = 11 + k;
-                mdOptions.dcdPath = out + "/" + names[k] + ".dcd";
-                md[k] = alanine::runMD(molecule, mdOptions,
-                                       progressPrinter("MD " + std::to_string((int) temperatures[k]) + " K"));
-                if (k == 0)
-                    cpuSeconds600 = threadCpuSeconds() - cpuBegin;
-            }
-            for (int k = 0; k < 2; k++)
+                DcdWriter dcd(out + "/" + names[k] + ".dcd", molecule.system->getNumParticles(), preset.mdInterval);
+                dcd.write(md[k].x);
                 writeSeries(md[k], out + "/" + names[k] + ".csv");
+            }
             const size_t mark = summary.mark();
-            summary.number("cpu_seconds_md600", cpuSeconds600);
+            summary.list("md_temperatures", ladder);
+            summary.list("md_exchange_acceptance", result.exchangeAcceptance);
+            summary.number("md_round_trips", (double) result.roundTrips);
+            summary.number("cpu_seconds_md", result.cpuSeconds);
             summary.saveSince(mark, out + "/md.summary");
         }
         // Train on the frames as stored, so that a rerun that reuses them trains on the same data.
-        md[0].x = readDcd(out + "/md600.dcd", molecule.system->getNumParticles());
-        checkSameRun(out + "/md600.dcd", md[0].x.size(0), frames, "frames");
+        md[1].x = readDcd(out + "/md300.dcd", molecule.system->getNumParticles());
+        checkSameRun(out + "/md300.dcd", md[1].x.size(0), frames, "frames");
     }
 
     /** 2. The flow: given, found, or trained (resuming an interrupted training). */
     void trainFlow() {
-        std::printf("== 2. %s flow trained at %.0f K\n", options.flowType.c_str(), HOT);
+        std::printf("== 2. %s flow trained at %.0f K\n", options.flowType.c_str(), preset.plan.temperature);
         const std::string flowPath = out + "/flow.bgflow";
         if (model) {
             std::printf("  using %s\n", options.flow.c_str());
@@ -208,8 +212,10 @@ private:
         } else {
             const double cpuBegin = processCpuSeconds();
             model = std::make_unique<FlowModel>(trainWithLog());
-            model->setMetadata("alanine dipeptide " + options.flowType + " flow, trained at 600 K on " + std::to_string(md[0].x.size(0))
-                               + " MD frames, preset " + options.preset);
+            model->setMetadata("alanine dipeptide " + options.flowType + " flow, trained at "
+                               + std::to_string((int) preset.plan.temperature) + " K on "
+                               + std::to_string(md[1].x.size(0)) + " replica-exchange MD frames, preset "
+                               + options.preset);
             model->save(flowPath + ".part");
             if (std::rename((flowPath + ".part").c_str(), flowPath.c_str()) != 0)
                 throw OpenMM::OpenMMException("cannot rename '" + flowPath + ".part' to '" + flowPath + "'");
@@ -234,7 +240,7 @@ private:
                 earlierRows.push_back(row);
         }
         std::ofstream log(logPath);
-        log << "stage,step,loss,loss_ml,loss_kl,lambda,mean_reduced_energy,ess\n";
+        log << "stage,step,loss,loss_ml,loss_kl,lambda,mean_reduced_energy,ess,validation_nll\n";
         auto resumed = [&](const FlowTrainer& trainer) {
             std::printf("  resuming from %s\n", checkpointPath.c_str());
             log << rowsBefore(earlierRows, trainer);
@@ -244,12 +250,12 @@ private:
             std::printf("  %s\n", describeProgress(p).c_str());
             std::fflush(stdout);
             log << p.stage << "," << p.step << "," << p.loss << "," << p.lossML << "," << p.lossKL << "," << p.lambda
-                << "," << p.meanReducedEnergy << "," << p.essFraction << "\n";
+                << "," << p.meanReducedEnergy << "," << p.essFraction << "," << p.validationNLL << "\n";
             log.flush();
         };
         alanine::TrainingPlan plan = preset.plan;
         plan.flowType = options.flowType;
-        return alanine::trainFlow(molecule, md[0].x, plan, checkpointPath, progress, resumed);
+        return alanine::trainFlow(molecule, md[1].x, plan, checkpointPath, progress, resumed);
     }
 
     /** 3a. Flow samples at both temperatures, with importance weights. */
@@ -261,62 +267,78 @@ private:
     }
 
     /**
-     * A sampling stage's series and summary entries: reused from an earlier
-     * run if both files exist, else made by `run` (which adds its summary
-     * entries) and saved.
+     * A sampling stage's series: reused from an earlier run if its series and
+     * summary fragment exist, else made by `run` (which adds its summary
+     * entries to the stage's own Summary) and saved. The fragment is added to
+     * the run's summary afterwards (addStage), so that stages may run at once.
      */
     Samples samplingStage(const std::string& name, const std::string& label, long long expectedRows,
-                          const std::function<Samples()>& run) {
+                          const std::function<Samples(Summary&)>& run) {
         const std::string series = out + "/" + name + ".csv", fragment = out + "/" + name + ".summary";
         if (pathExists(series) && pathExists(fragment)) {
-            summary.load(fragment);
             std::printf("  %s found, reused\n", label.c_str());
             return reuseSeries(series, expectedRows);
         }
-        const size_t mark = summary.mark();
-        Samples samples = run();
+        Summary stage;
+        Samples samples = run(stage);
         writeSeries(samples, series);
-        summary.saveSince(mark, fragment);
+        stage.saveSince(0, fragment);
         return samples;
     }
 
     /** Energy evaluations, phi-sign changes per 1000 of them, and sampling seconds of a chain. */
-    void recordCost(const std::string& prefix, const ChainResult& result) {
-        summary.number(prefix + "_energy_evaluations", (double) result.energyEvaluations);
-        summary.number(prefix + "_phi_transitions_per_1000_evaluations",
-                       1000.0 * phiTransitions(result.samples.phi) / (double) result.energyEvaluations);
-        summary.number(prefix + "_seconds_sampling", result.seconds);
+    static void recordCost(Summary& stage, const std::string& prefix, const ChainResult& result) {
+        stage.number(prefix + "_energy_evaluations", (double) result.energyEvaluations);
+        stage.number(prefix + "_phi_transitions_per_1000_evaluations",
+                     1000.0 * phiTransitions(result.samples.phi) / (double) result.energyEvaluations);
+        stage.number(prefix + "_seconds_sampling", result.seconds);
+    }
+
+    /**
+     * 3b and 3c at once, one thread each: the chains are independent, each
+     * runs on one core (LibTorch on one thread) with random numbers of its
+     * own, so they give what they give one after the other.
+     */
+    void runChains() {
+        setComputeThreads(1);
+        auto metropolis = std::async(std::launch::async, [this] { runMetropolis(); });
+        auto tempering = std::async(std::launch::async, [this] { runParallelTempering(); });
+        metropolis.get();
+        tempering.get();
+        summary.load(out + "/mcmc300.summary");
+        summary.load(out + "/pt300.summary");
     }
 
     /** 3b. LatentMetropolisIntegrator at 300 K. */
     void runMetropolis() {
-        chain = samplingStage("mcmc300", "Metropolis chain", preset.chain.steps / preset.chain.interval, [this] {
+        chain = samplingStage("mcmc300", "Metropolis chain", preset.chain.steps / preset.chain.interval,
+                              [this](Summary& stage) {
             ChainOptions chainOptions = preset.chain;
             chainOptions.seed = 31;
             ChainResult result =
                 runLatentMetropolis(molecule, *model, COLD, chainOptions, progressPrinter("Metropolis 300 K"));
-            summary.number("mcmc_random_walk_acceptance", result.acceptance[0]);
-            summary.number("mcmc_independence_acceptance", result.independence[0]);
-            summary.number("mcmc_latent_step_size", result.latentStepSize);
-            recordCost("mcmc", result);
+            stage.number("mcmc_random_walk_acceptance", result.acceptance[0]);
+            stage.number("mcmc_independence_acceptance", result.independence[0]);
+            stage.number("mcmc_latent_step_size", result.latentStepSize);
+            recordCost(stage, "mcmc", result);
             return result.samples;
         });
     }
 
     /** 3c. TSFParallelTemperingIntegrator on a geometric ladder from 300 to 600 K. */
     void runParallelTempering() {
-        pt = samplingStage("pt300", "parallel tempering", preset.pt.steps / preset.pt.interval, [this] {
+        pt = samplingStage("pt300", "parallel tempering", preset.pt.steps / preset.pt.interval, [this](Summary& stage) {
             const std::vector<double> ladder = TSFParallelTemperingIntegrator::geometricLadder(COLD, HOT, preset.replicas);
             ChainOptions ptOptions = preset.pt;
             ptOptions.seed = 41;
             ChainResult result =
                 alanine::runParallelTempering(molecule, *model, ladder, ptOptions, progressPrinter("parallel tempering"));
-            summary.list("pt_temperatures", ladder);
-            summary.list("pt_random_walk_acceptance", result.acceptance);
-            summary.list("pt_independence_acceptance", result.independence);
-            summary.list("pt_exchange_acceptance", result.exchangeAcceptance);
-            summary.number("pt_round_trips", (double) result.roundTrips);
-            recordCost("pt", result);
+            stage.list("pt_temperatures", ladder);
+            stage.list("pt_random_walk_acceptance", result.acceptance);
+            stage.list("pt_independence_acceptance", result.independence);
+            stage.list("pt_exchange_acceptance", result.exchangeAcceptance);
+            stage.number("pt_round_trips", (double) result.roundTrips);
+            recordCost(stage, "pt", result);
             return result.samples;
         });
     }
@@ -340,8 +362,9 @@ private:
         for (const auto& [name, temperature, estimate] : dF)
             summary.estimate("dF_phi_" + name, estimate.value, estimate.error);
         compareWithReference(dF);
+        // Every replica's steps count: the 300 K rung crosses by exchanges.
         summary.number("md300_phi_transitions_per_1000_evaluations",
-                       1000.0 * phiTransitions(md[1].phi) / (double) preset.mdSteps);
+                       1000.0 * phiTransitions(md[1].phi) / (double) (preset.mdSteps * preset.mdLadder.size()));
         const Samples &md600 = md[0], &md300 = md[1];
         summary.number("rama_kl_flow600_vs_md600", ramachandranKL(md600.phi, md600.psi, flow600.phi, flow600.psi));
         summary.number("rama_kl_flow600_reweighted_vs_md600",
@@ -401,7 +424,7 @@ private:
     std::unique_ptr<FlowModel> model;
     Summary summary;
     std::map<std::string, double> seconds;  // wall seconds per stage
-    Samples md[2];                          // 600 K, 300 K
+    Samples md[2];                          // replica-exchange rungs at 600 K and 300 K
     Samples flow600, flow300, chain, pt;
 };
 

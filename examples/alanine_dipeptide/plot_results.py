@@ -4,7 +4,8 @@
     /usr/bin/python3 plot_results.py RESULTS_DIR
 
 Reads the CSV series the pipeline writes and writes:
-  ramachandran.png       phi/psi densities: MD, flow samples (raw and
+  ramachandran.png       phi/psi densities: replica-exchange MD (REMD),
+                         flow samples (raw and
                          reweighted), Metropolis and parallel-tempering chains
   phi_histograms.png     phi densities at 600 K and 300 K, every method
   energy_histograms.png  potential energy densities
@@ -55,8 +56,8 @@ def main():
 
     # Ramachandran plots.
     panels = [
-        ("MD 600 K", s["md600"], None), (f"{flow} 600 K", s["flow600"], None),
-        (f"{flow} 600 K, reweighted", s["flow600"], "weight"), ("MD 300 K", s["md300"], None),
+        ("REMD 600 K", s["md600"], None), (f"{flow} 600 K", s["flow600"], None),
+        (f"{flow} 600 K, reweighted", s["flow600"], "weight"), ("REMD 300 K", s["md300"], None),
         (f"{flow} 300 K", s["flow300"], None), (f"{flow} 300 K, reweighted", s["flow300"], "weight"),
         ("Metropolis 300 K", s["mcmc300"], None), ("parallel tempering 300 K", s["pt300"], None),
     ]
@@ -83,9 +84,9 @@ def main():
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     bins = np.linspace(-np.pi, np.pi, 61)
     for ax, title, entries in [
-        (axes[0], "600 K", [("MD", s["md600"], None), (flow, s["flow600"], None),
+        (axes[0], "600 K", [("REMD", s["md600"], None), (flow, s["flow600"], None),
                             (f"{flow} reweighted", s["flow600"], "weight")]),
-        (axes[1], "300 K", [("MD", s["md300"], None), (flow, s["flow300"], None),
+        (axes[1], "300 K", [("REMD", s["md300"], None), (flow, s["flow300"], None),
                             (f"{flow} reweighted", s["flow300"], "weight"), ("Metropolis", s["mcmc300"], None),
                             ("parallel tempering", s["pt300"], None)]),
     ]:
@@ -124,7 +125,9 @@ def main():
             step = np.arange(len(t))
             axes[0].plot(step, t["loss_ml"], label="ML (nats)")
             axes[0].plot(step, t["loss_kl"], label="KL (nats)")
-            axes[0].set_xlabel("report (every 100 steps)")
+            if "validation_nll" in t.dtype.names:
+                axes[0].plot(step, t["validation_nll"], "o", label="held-out NLL (nats)")
+            axes[0].set_xlabel("report (every 100 steps, and at validation checks)")
             axes[0].legend()
             axes[1].plot(step, t["ess"], label="ESS of KL samples")
             axes[1].set_xlabel("report (every 100 steps)")

@@ -30,7 +30,10 @@ inline std::string fileContents(const std::string& path) {
 /** The number after "key": in a summary.json (nan if absent or not a number). */
 inline double jsonNumber(const std::string& json, const std::string& key) {
     const size_t at = json.find("\"" + key + "\": ");
-    return at == std::string::npos ? std::nan("") : std::strtod(json.c_str() + at + key.size() + 4, nullptr);
+    if (at == std::string::npos)
+        return std::nan("");
+    const char* value = json.c_str() + at + key.size() + 4;
+    return std::strtod(*value == '"' ? value + 1 : value, nullptr);  // "inf" and "nan" are written quoted
 }
 
 inline ProgramRun runProgram(const std::string& executable, const std::string& arguments) {

@@ -11,6 +11,8 @@
 #include "openmmbg/tools/DCDFile.h"
 #include "openmmbg/tools/ToySystems.h"
 
+#include <openmm/OpenMMException.h>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -47,7 +49,7 @@ void copyFile(const std::string& from, const std::string& to) {
     std::ofstream(to, std::ios::binary) << fileContents(from);
 }
 
-const char* const MD_FILES[] = {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd"};
+const char* const MD_FILES[] = {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd", "md.summary"};
 
 /** A smoke run's folder, made once per test program. */
 const std::string& smokeRun() {
@@ -62,6 +64,41 @@ const std::string& smokeRun() {
 
 } // namespace
 
+TEST(Workflow, ReplicaExchangeInWorkerProcessesIsTheSameRun) {
+    // Without friction Langevin dynamics draws no noise, so the trajectory
+    // does not depend on which process's generator a replica uses: split
+    // over processes, the run must give the very frames of one process, and
+    // so checks that configurations and velocities cross between processes
+    // to the right rungs.
+    const alanine::Molecule molecule = alanine::loadMolecule(BG_DATA_DIR);
+    alanine::ReplicaExchangeOptions options;
+    options.temperatures = {300.0, 380.0, 480.0, 600.0};
+    options.friction = 0;
+    options.equilibrationSteps = 200;
+    options.steps = 3000;
+    options.interval = 20;
+    options.seed = 5;
+    options.keepPositions = true;
+    const alanine::ReplicaExchangeResult one = alanine::runReplicaExchangeMD(molecule, options);
+    for (double acceptance : one.exchangeAcceptance)
+        EXPECT_GT(acceptance, 0.05) << "too few exchanges for a check";
+    for (int processes : {2, 4}) {
+        options.processes = processes;
+        const alanine::ReplicaExchangeResult split = alanine::runReplicaExchangeMD(molecule, options);
+        ASSERT_EQ(split.rungs.size(), one.rungs.size());
+        for (size_t k = 0; k < one.rungs.size(); k++) {
+            EXPECT_TRUE(at::equal(split.rungs[k].x, one.rungs[k].x)) << processes << " processes, rung " << k;
+            EXPECT_TRUE(at::equal(split.rungs[k].energy, one.rungs[k].energy)) << processes << " processes, rung " << k;
+        }
+        EXPECT_EQ(split.exchangeAcceptance, one.exchangeAcceptance);
+        EXPECT_GT(split.cpuSeconds, 0);
+    }
+    for (int processes : {0, 5}) {
+        options.processes = processes;
+        EXPECT_THROW(alanine::runReplicaExchangeMD(molecule, options), OpenMM::OpenMMException) << processes;
+    }
+}
+
 TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
     std::string folder = temporaryPath("_pipeline") + "/results";  // a nested folder that does not exist yet
     PipelineRun first = runPipeline("--preset smoke --output " + folder);
@@ -72,7 +109,7 @@ TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
         EXPECT_TRUE(fileExists(folder + "/" + file)) << file;
     std::string summary = fileContents(folder + "/summary.json");
     for (const char* key : {"dF_phi_md300", "dF_phi_pt300", "pt_exchange_acceptance", "mcmc_random_walk_acceptance",
-                            "flow300_ess", "rama_kl_pt300_vs_md300", "seconds_training"})
+                            "flow300_ess", "rama_kl_pt300_vs_md300", "seconds_training", "md_exchange_acceptance"})
         EXPECT_NE(summary.find(key), std::string::npos) << key;
     std::string flow = fileContents(folder + "/flow.bgflow");
 
@@ -82,7 +119,7 @@ TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
     EXPECT_EQ(fileContents(folder + "/flow.bgflow"), flow);
     // The reused stages report the same statistics, and the CPU time of the run that made them.
     std::string again = fileContents(folder + "/summary.json");
-    for (const char* key : {"\"pt_exchange_acceptance\"", "\"mcmc_random_walk_acceptance\"", "\"cpu_seconds_md600\"",
+    for (const char* key : {"\"pt_exchange_acceptance\"", "\"mcmc_random_walk_acceptance\"", "\"cpu_seconds_md\"",
                             "\"cpu_seconds_training\""}) {
         size_t a = summary.find(key), b = again.find(key);
         ASSERT_NE(b, std::string::npos) << key;
@@ -90,27 +127,30 @@ TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
     }
 }
 
-TEST(Pipeline, TrainsASplineFlowAndRefusesAFolderOfAnotherFlowType) {
-    const std::string folder = temporaryPath("_spline");
+TEST(Pipeline, TrainsATSFAndRefusesAFolderOfAnotherFlowType) {
+    // The smoke run made a spline flow (the default); --flow-type tsf makes a TSF.
+    EXPECT_EQ(FlowModel::load(smokeRun() + "/flow.bgflow").getFlow().getTypeName(), "spline");
+    const std::string folder = temporaryPath("_tsf");
     ASSERT_EQ(mkdir(folder.c_str(), 0755), 0);
     for (const char* name : MD_FILES)
         copyFile(smokeRun() + "/" + name, folder + "/" + name);
-    PipelineRun run = runPipeline("--preset smoke --no-plots --flow-type spline --output " + folder);
+    PipelineRun run = runPipeline("--preset smoke --no-plots --flow-type tsf --output " + folder);
     ASSERT_EQ(run.status, 0) << run.output << run.errors;
-    EXPECT_EQ(FlowModel::load(folder + "/flow.bgflow").getFlow().getTypeName(), "spline");
-    EXPECT_NE(fileContents(folder + "/summary.json").find("\"flow_type\": \"spline\""), std::string::npos)
+    EXPECT_EQ(FlowModel::load(folder + "/flow.bgflow").getFlow().getTypeName(), "tsf");
+    EXPECT_NE(fileContents(folder + "/summary.json").find("\"flow_type\": \"tsf\""), std::string::npos)
         << fileContents(folder + "/summary.json");
-    // The same folder without --flow-type asks for a TSF: refused, nothing overwritten.
+    // The same folder without --flow-type asks for a spline flow: refused, nothing overwritten.
     PipelineRun other = runPipeline("--preset smoke --no-plots --output " + folder);
     EXPECT_EQ(other.status, 2) << other.output << other.errors;
-    EXPECT_NE(other.errors.find("is a spline flow where this run trains a tsf flow"), std::string::npos) << other.errors;
-    EXPECT_EQ(FlowModel::load(folder + "/flow.bgflow").getFlow().getTypeName(), "spline");
+    EXPECT_NE(other.errors.find("is a tsf flow where this run trains a spline flow"), std::string::npos) << other.errors;
+    EXPECT_EQ(FlowModel::load(folder + "/flow.bgflow").getFlow().getTypeName(), "tsf");
 }
 
 TEST(Pipeline, ComparesEveryEstimateWithTheReference) {
     const std::string folder = temporaryPath("_reference");
     ASSERT_EQ(mkdir(folder.c_str(), 0755), 0);
-    for (const char* name : {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd", "flow.bgflow", "training.csv"})
+    for (const char* name : {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd", "md.summary", "flow.bgflow",
+                             "training.csv"})
         copyFile(smokeRun() + "/" + name, folder + "/" + name);
     const std::string reference = folder + "/reference.json";
     std::ofstream(reference) << "{\n  \"estimates\": [\n"
@@ -124,14 +164,15 @@ TEST(Pipeline, ComparesEveryEstimateWithTheReference) {
     EXPECT_NE(summary.find("\"reference_dF_phi_300\": {\"value\": 3.5, \"error\": 0.1}"), std::string::npos) << summary;
     EXPECT_NE(summary.find("\"reference_dF_phi_600\": {\"value\": 2.25, \"error\": 0.2}"), std::string::npos) << summary;
     // Each difference is the estimate's distance from the reference at its temperature in combined error bars.
-    const size_t md600 = summary.find("\"dF_phi_md600\": ");
-    ASSERT_NE(md600, std::string::npos);
-    const std::string entry = summary.substr(md600, summary.find('\n', md600) - md600);
+    // (The smoke run's flow samples see both signs of phi; its short MD may not.)
+    const size_t flow600 = summary.find("\"dF_phi_flow600\": ");
+    ASSERT_NE(flow600, std::string::npos);
+    const std::string entry = summary.substr(flow600, summary.find('\n', flow600) - flow600);
     const double value = jsonNumber(entry, "value"), error = jsonNumber(entry, "error");
     ASSERT_TRUE(std::isfinite(value) && std::isfinite(error)) << entry;
-    EXPECT_NEAR(jsonNumber(summary, "dF_phi_md600_vs_reference_errors"), (value - 2.25) / std::hypot(error, 0.2),
+    EXPECT_NEAR(jsonNumber(summary, "dF_phi_flow600_vs_reference_errors"), (value - 2.25) / std::hypot(error, 0.2),
                 1e-4 * (1 + std::abs(value)));
-    for (const char* name : {"md300", "flow300", "flow300_reweighted", "mcmc300", "pt300", "flow600", "flow600_reweighted"})
+    for (const char* name : {"md300", "flow300", "flow300_reweighted", "mcmc300", "pt300", "md600", "flow600_reweighted"})
         EXPECT_NE(summary.find(std::string("\"dF_phi_") + name + "_vs_reference_errors\""), std::string::npos) << name;
 
     // Without a readable reference the comparison is left out, with a note.
@@ -166,8 +207,8 @@ TEST(Pipeline, InterruptedTrainingResumesAndKeepsItsLog) {
         copyFile(smokeRun() + "/" + name, folder + "/" + name);
     const alanine::Molecule molecule = alanine::loadMolecule(BG_DATA_DIR);
     const alanine::TrainingPlan plan = alanine::presetNamed("smoke").plan;
-    const at::Tensor frames = readDcd(folder + "/md600.dcd", molecule.system->getNumParticles());
-    FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, "tsf", plan.flow, plan.temperature);
+    const at::Tensor frames = readDcd(folder + "/md300.dcd", molecule.system->getNumParticles());
+    FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, "spline", plan.flow, plan.temperature);
     TrainerOptions options;
     options.seed = plan.seed;
     options.numThreads = 1;
@@ -179,9 +220,9 @@ TEST(Pipeline, InterruptedTrainingResumesAndKeepsItsLog) {
     ml.batchSize = plan.batchSize;
     trainer.train(ml);
     trainer.saveCheckpoint(folder + "/training.checkpoint");
-    const std::string header = "stage,step,loss,loss_ml,loss_kl,lambda,mean_reduced_energy,ess";
+    const std::string header = "stage,step,loss,loss_ml,loss_kl,lambda,mean_reduced_energy,ess,validation_nll";
     std::ofstream(folder + "/training.csv")
-        << header << "\nml,10,1,1,nan,0,nan,nan\nml,30,2,2,nan,0,nan,nan\nmixed,5,3,3,3,0,3,0.5\n";
+        << header << "\nml,10,1,1,nan,0,nan,nan,nan\nml,30,2,2,nan,0,nan,nan,nan\nmixed,5,3,3,3,0,3,0.5,nan\n";
 
     PipelineRun run = runPipeline("--preset smoke --no-plots --output " + folder);
     ASSERT_EQ(run.status, 0) << run.output << run.errors;
@@ -192,7 +233,7 @@ TEST(Pipeline, InterruptedTrainingResumesAndKeepsItsLog) {
         rows.push_back(row);
     ASSERT_EQ(rows.size(), 4u) << fileContents(folder + "/training.csv");
     EXPECT_EQ(rows[0], header);
-    EXPECT_EQ(rows[1], "ml,10,1,1,nan,0,nan,nan");  // before the checkpoint: kept
+    EXPECT_EQ(rows[1], "ml,10,1,1,nan,0,nan,nan,nan");  // before the checkpoint: kept
     EXPECT_EQ(rows[2].substr(0, 6), "ml,40,");      // made again after resuming
     EXPECT_EQ(rows[3].substr(0, 9), "mixed,20,");
     EXPECT_FALSE(fileExists(folder + "/training.checkpoint"));  // removed once the flow is saved
@@ -217,7 +258,8 @@ TEST(Pipeline, UserMistakesGetOneClearLineAndAnExitCode) {
     mkdir(otherPreset.c_str(), 0755);
     for (const char* name : {"md600", "md300"})
         std::ofstream(otherPreset + "/" + name + ".csv") << "phi,psi,energy\n-1.5,1.2,3.0\n-1.4,1.1,4.0\n";
-    std::ofstream(otherPreset + "/md600.dcd") << "";
+    for (const char* name : {"md600.dcd", "md300.dcd", "md.summary"})
+        std::ofstream(otherPreset + "/" + name) << "";
     const std::vector<Case> cases = {
         {"--frobnicate", 2, "unknown option '--frobnicate'"},
         {"--preset huge", 2, "unknown preset 'huge'"},

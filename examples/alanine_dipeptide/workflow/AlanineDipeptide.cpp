@@ -15,7 +15,9 @@
 #include <openmm/State.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +26,10 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace OpenMM;
 
@@ -149,6 +155,220 @@ Samples runMD(const Molecule& molecule, const MDOptions& options, const std::fun
     return describe(molecule, at::cat(x), at::tensor(energy, at::kDouble));
 }
 
+namespace {
+
+/** A replica's configuration after a block of steps. */
+struct ReplicaState {
+    double energy = 0;       // kJ/mol
+    std::vector<Vec3> x, v;  // nm, nm/ps
+};
+
+/** The Langevin replicas of rungs [first, last), equilibrated from the minimized structure. */
+class ReplicaBlock {
+public:
+    ReplicaBlock(const Molecule& molecule, const ReplicaExchangeOptions& options, int first, int last) : first(first) {
+        for (int r = first; r < last; r++) {
+            const double temperature = options.temperatures[r];
+            const int seed = options.seed * 1000 + r;
+            integrators.push_back(std::make_unique<LangevinMiddleIntegrator>(temperature, options.friction,
+                                                                             options.timestep));
+            integrators.back()->setRandomNumberSeed(seed);
+            contexts.push_back(std::make_unique<Context>(*molecule.system, *integrators.back(),
+                                                         Platform::getPlatformByName("Reference")));
+            contexts.back()->setPositions(molecule.structure.positions);
+            contexts.back()->setVelocitiesToTemperature(temperature, seed);
+            integrators.back()->step((int) options.equilibrationSteps);
+        }
+    }
+
+    int size() const { return (int) contexts.size(); }
+
+    /** Every replica `steps` steps on; their states, in rung order. */
+    std::vector<ReplicaState> advance(int steps) {
+        std::vector<ReplicaState> states;
+        for (size_t i = 0; i < contexts.size(); i++) {
+            integrators[i]->step(steps);
+            const State state = contexts[i]->getState(State::Positions | State::Velocities | State::Energy);
+            states.push_back({state.getPotentialEnergy(), state.getPositions(), state.getVelocities()});
+        }
+        return states;
+    }
+
+    /** Puts a configuration from another rung into rung r (velocities already rescaled to it). */
+    void assign(int r, const ReplicaState& state) {
+        contexts[r - first]->setPositions(state.x);
+        contexts[r - first]->setVelocities(state.v);
+    }
+
+private:
+    const int first;
+    std::vector<std::unique_ptr<LangevinMiddleIntegrator>> integrators;
+    std::vector<std::unique_ptr<Context>> contexts;
+};
+
+/** Sends exactly `bytes` (no SIGPIPE if the other end is gone); false on failure. */
+bool sendAll(int socket, const void* data, size_t bytes) {
+    const char* at = static_cast<const char*>(data);
+    while (bytes > 0) {
+        const ssize_t sent = ::send(socket, at, bytes, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent <= 0)
+            return false;
+        at += sent;
+        bytes -= (size_t) sent;
+    }
+    return true;
+}
+
+/** Receives exactly `bytes`; false at end of stream or on failure. */
+bool receiveAll(int socket, void* data, size_t bytes) {
+    char* at = static_cast<char*>(data);
+    while (bytes > 0) {
+        const ssize_t got = ::recv(socket, at, bytes, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return false;
+        at += got;
+        bytes -= (size_t) got;
+    }
+    return true;
+}
+
+/** A replica state through a socket: the energy (if `energy`), positions and velocities. */
+bool sendState(int socket, const ReplicaState& state, bool energy) {
+    const size_t bytes = state.x.size() * sizeof(Vec3);
+    return (!energy || sendAll(socket, &state.energy, sizeof(double))) && sendAll(socket, state.x.data(), bytes)
+           && sendAll(socket, state.v.data(), bytes);
+}
+
+bool receiveState(int socket, ReplicaState& state, int particles, bool energy) {
+    state.x.resize(particles);
+    state.v.resize(particles);
+    const size_t bytes = particles * sizeof(Vec3);
+    return (!energy || receiveAll(socket, &state.energy, sizeof(double))) && receiveAll(socket, state.x.data(), bytes)
+           && receiveAll(socket, state.v.data(), bytes);
+}
+
+/**
+ * Rungs [first, last) run by a child process, driven through a socket: per
+ * round the parent sends the number of steps (0: finish), the child answers
+ * with every replica's state, and the parent sends each replica a flag and,
+ * if set, the configuration exchanged into it. The child uses OpenMM only.
+ */
+class ReplicaProcess {
+public:
+    ReplicaProcess(const Molecule& molecule, const ReplicaExchangeOptions& options, int first, int last)
+        : first(first), count(last - first), particles(molecule.system->getNumParticles()) {
+        int sockets[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sockets) != 0)
+            throw OpenMMException("runReplicaExchangeMD: cannot make a socket pair for a worker process");
+        std::fflush(stdout);  // a child must not write the parent's buffered output again
+        std::fflush(stderr);
+        pid = fork();
+        if (pid < 0) {
+            close(sockets[0]);
+            close(sockets[1]);
+            throw OpenMMException("runReplicaExchangeMD: cannot start a worker process");
+        }
+        if (pid == 0) {
+            close(sockets[0]);
+            int status = 1;
+            try {
+                status = serve(sockets[1], molecule, options, first, last) ? 0 : 1;
+            } catch (...) {
+            }
+            _exit(status);
+        }
+        close(sockets[1]);
+        socket = sockets[0];
+    }
+
+    ~ReplicaProcess() {
+        if (pid > 0) {
+            close(socket);  // a child still waiting for a command reads end of stream and stops
+            if (!finished)
+                kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+    }
+
+    /** Starts `steps` steps of every replica; collect() waits for their states. */
+    void advance(int steps) {
+        const int32_t command = steps;
+        if (!sendAll(socket, &command, sizeof(command)))
+            fail();
+    }
+
+    std::vector<ReplicaState> collect() {
+        std::vector<ReplicaState> states(count);
+        for (ReplicaState& state : states)
+            if (!receiveState(socket, state, particles, true))
+                fail();
+        return states;
+    }
+
+    /** Rung r keeps its configuration (state null) or gets `state`; called for every rung of the process in order. */
+    void assign(const ReplicaState* state) {
+        const int32_t flag = state != nullptr;
+        if (!sendAll(socket, &flag, sizeof(flag)) || (state && !sendState(socket, *state, false)))
+            fail();
+    }
+
+    /** Ends the child; the CPU seconds it spent stepping. */
+    double finish() {
+        const int32_t command = 0;
+        double cpuSeconds = 0;
+        if (!sendAll(socket, &command, sizeof(command)) || !receiveAll(socket, &cpuSeconds, sizeof(cpuSeconds)))
+            fail();
+        finished = true;
+        return cpuSeconds;
+    }
+
+    int firstRung() const { return first; }
+    int size() const { return count; }
+
+private:
+    [[noreturn]] void fail() {
+        throw OpenMMException("runReplicaExchangeMD: the worker process of rungs " + std::to_string(first) + " ... "
+                              + std::to_string(first + count - 1) + " stopped");
+    }
+
+    /** The child's side of the protocol; false if the parent went away. */
+    static bool serve(int socket, const Molecule& molecule, const ReplicaExchangeOptions& options, int first,
+                      int last) {
+        ReplicaBlock block(molecule, options, first, last);
+        double cpuSeconds = 0;
+        for (int32_t command; receiveAll(socket, &command, sizeof(command));) {
+            if (command == 0)
+                return sendAll(socket, &cpuSeconds, sizeof(cpuSeconds));
+            const std::clock_t begin = std::clock();
+            for (const ReplicaState& state : block.advance(command))
+                if (!sendState(socket, state, true))
+                    return false;
+            cpuSeconds += (double) (std::clock() - begin) / CLOCKS_PER_SEC;
+            for (int r = first; r < last; r++) {
+                int32_t flag = 0;
+                ReplicaState state;
+                if (!receiveAll(socket, &flag, sizeof(flag))
+                    || (flag && !receiveState(socket, state, molecule.system->getNumParticles(), false)))
+                    return false;
+                if (flag)
+                    block.assign(r, state);
+            }
+        }
+        return false;
+    }
+
+    const int first, count, particles;
+    pid_t pid = -1;
+    int socket = -1;
+    bool finished = false;
+};
+
+} // namespace
+
 ReplicaExchangeResult runReplicaExchangeMD(const Molecule& molecule, const ReplicaExchangeOptions& options,
                                            const std::function<void(double)>& progress) {
     const std::vector<double>& ladder = options.temperatures;
@@ -156,49 +376,55 @@ ReplicaExchangeResult runReplicaExchangeMD(const Molecule& molecule, const Repli
     if (options.steps <= 0 || options.interval <= 0 || options.steps < options.interval)
         throw OpenMMException("runReplicaExchangeMD: need steps >= interval > 0");
     const int replicas = (int) ladder.size();
-    std::vector<std::unique_ptr<LangevinMiddleIntegrator>> integrators;
-    std::vector<std::unique_ptr<Context>> contexts;
-    for (int r = 0; r < replicas; r++) {
-        const int seed = options.seed * 1000 + r;
-        integrators.push_back(std::make_unique<LangevinMiddleIntegrator>(ladder[r], options.friction, options.timestep));
-        integrators.back()->setRandomNumberSeed(seed);
-        contexts.push_back(std::make_unique<Context>(*molecule.system, *integrators.back(),
-                                                     Platform::getPlatformByName("Reference")));
-        contexts.back()->setPositions(molecule.structure.positions);
-        contexts.back()->setVelocitiesToTemperature(ladder[r], seed);
-        integrators.back()->step((int) options.equilibrationSteps);
+    if (options.processes < 1 || options.processes > replicas)
+        throw OpenMMException("runReplicaExchangeMD: need 1 <= processes <= replicas");
+    // This process runs the lowest rungs; each worker process an equal share of the rest.
+    const int own = (replicas + options.processes - 1) / options.processes;
+    std::vector<std::unique_ptr<ReplicaProcess>> workers;
+    for (int first = own; first < replicas;) {
+        const int share = (replicas - own + options.processes - 2) / (options.processes - 1);
+        workers.push_back(std::make_unique<ReplicaProcess>(molecule, options, first, std::min(replicas, first + share)));
+        first += share;
     }
+    ReplicaBlock block(molecule, options, 0, own);
     ReplicaExchange exchange(ladder);
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(options.seed * 1000 + 999);
     const long long frames = options.steps / options.interval;
     std::vector<std::vector<at::Tensor>> x(replicas);
     std::vector<std::vector<double>> energy(replicas);
     const std::clock_t start = std::clock();
-    // contexts[k] stays at temperature ladder[k]; configurations move between rungs.
+    // Rung k stays at temperature ladder[k]; configurations move between rungs.
     for (long long f = 0; f < frames; f++) {
-        std::vector<State> states;
+        for (auto& worker : workers)
+            worker->advance(options.interval);  // the workers step while this process steps its own rungs
+        std::vector<ReplicaState> states = block.advance(options.interval);
+        for (auto& worker : workers)
+            for (ReplicaState& state : worker->collect())
+                states.push_back(std::move(state));
         std::vector<double> energies;
-        for (int r = 0; r < replicas; r++) {
-            integrators[r]->step(options.interval);
-            states.push_back(contexts[r]->getState(State::Positions | State::Velocities | State::Energy));
-            energies.push_back(states.back().getPotentialEnergy());
-        }
+        for (const ReplicaState& state : states)
+            energies.push_back(state.energy);
         std::vector<int> swapped(replicas);
         for (int r = 0; r < replicas; r++)
             swapped[r] = r;
         for (int r : exchange.exchange(energies, generator))
             std::swap(swapped[r], swapped[r + 1]);
-        for (int k = 0; k < replicas; k++) {
-            const State& state = states[swapped[k]];
+        std::vector<ReplicaState> arriving(replicas);  // at rung k: the configuration exchanged into it, if any
+        for (int k = 0; k < replicas; k++)
             if (swapped[k] != k) {
-                std::vector<Vec3> v = state.getVelocities();
+                arriving[k] = states[swapped[k]];
                 const double scale = std::sqrt(ladder[k] / ladder[swapped[k]]);
-                for (Vec3& vi : v)
+                for (Vec3& vi : arriving[k].v)
                     vi *= scale;
-                contexts[k]->setPositions(state.getPositions());
-                contexts[k]->setVelocities(v);
             }
-            x[k].push_back(positionsToTensor(state.getPositions()));
+        for (int k = 0; k < own; k++)
+            if (swapped[k] != k)
+                block.assign(k, arriving[k]);
+        for (auto& worker : workers)
+            for (int k = worker->firstRung(); k < worker->firstRung() + worker->size(); k++)
+                worker->assign(swapped[k] != k ? &arriving[k] : nullptr);
+        for (int k = 0; k < replicas; k++) {
+            x[k].push_back(positionsToTensor(states[swapped[k]].x));
             energy[k].push_back(energies[swapped[k]]);
         }
         if (progress && (f + 1) % std::max(1LL, frames / 20) == 0)
@@ -206,6 +432,8 @@ ReplicaExchangeResult runReplicaExchangeMD(const Molecule& molecule, const Repli
     }
     ReplicaExchangeResult result;
     result.cpuSeconds = (double) (std::clock() - start) / CLOCKS_PER_SEC;
+    for (auto& worker : workers)
+        result.cpuSeconds += worker->finish();
     for (int k = 0; k < replicas; k++) {
         result.rungs.push_back(describe(molecule, at::cat(x[k]), at::tensor(energy[k], at::kDouble)));
         if (!options.keepPositions)
@@ -299,7 +527,11 @@ FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const Tr
                     const std::string& checkpointPath,
                     const std::function<void(const TrainingProgress&)>& progress,
                     const std::function<void(const FlowTrainer&)>& resumed) {
-    FlowModel model = FlowModel::createForMolecule(*molecule.system, frames, plan.flowType, plan.flow, plan.temperature);
+    if (plan.validationFraction < 0 || plan.validationFraction >= 1)
+        throw OpenMMException("trainFlow: validationFraction must be in [0, 1)");
+    const int64_t held = (int64_t) std::floor(plan.validationFraction * (double) frames.size(0));
+    const at::Tensor training = frames.narrow(0, 0, frames.size(0) - held);
+    FlowModel model = FlowModel::createForMolecule(*molecule.system, training, plan.flowType, plan.flow, plan.temperature);
     TrainerOptions options;
     options.seed = plan.seed;
     options.numThreads = plan.threads;
@@ -313,14 +545,21 @@ FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const Tr
         if (resumed)
             resumed(trainer);
     }
-    trainer.setData(frames, plan.temperature);
+    trainer.setData(training, plan.temperature);
+    if (held > 0)
+        trainer.setValidationData(frames.narrow(0, frames.size(0) - held, held));
     OpenMMEnergy::Options bridgeOptions;
     bridgeOptions.platform = "Reference";
     bridgeOptions.energyCut = plan.energyCut;
     trainer.setEnergy(std::make_shared<OpenMMEnergy>(*molecule.system, plan.temperature, bridgeOptions));
 
-    trainer.train(
-        TrainingStage::maximumLikelihood("ml", plan.mlSteps, plan.batchSize, plan.learningRate, plan.mlFinalLearningRate));
+    TrainingStage ml =
+        TrainingStage::maximumLikelihood("ml", plan.mlSteps, plan.batchSize, plan.learningRate, plan.mlFinalLearningRate);
+    if (held > 0) {
+        ml.validationInterval = plan.validationInterval;
+        ml.validationPatience = plan.validationPatience;
+    }
+    trainer.train(ml);
     // The mixed stage ramps the KL weight from 0 to plan.mixedLambda.
     TrainingStage mixed = TrainingStage::maximumLikelihood("mixed", plan.mixedSteps, plan.batchSize,
                                                            plan.mixedLearningRate, plan.mixedLearningRate / 10);
@@ -376,7 +615,7 @@ namespace {
 
 /** How long each stage of a preset runs. */
 struct RunLengths {
-    long long mdSteps;  // 1 fs steps per temperature
+    long long mdSteps;  // 1 fs steps per replica
     int mdInterval;     // steps between frames
     long long mlSteps, mixedSteps;
     int flowSamples;
@@ -386,12 +625,16 @@ struct RunLengths {
 } // namespace
 
 Preset presetNamed(const std::string& name) {
-    // default: dense frames (every 0.1 ps): with one frame per ps the flow
-    // overfits (test NLL 40 nats worse than training NLL), with 40000 it does not.
+    // default: replica-exchange MD on 4 rungs from 300 to 600 K, 2 ns each (8 ns
+    // of MD in all), frames every 0.1 ps: 300 K MD alone does not find alpha_L
+    // in a few ns, and a flow trained at
+    // 600 K is a poor proposal at 300 K (README). The ML stage stops early on
+    // the held-out last tenth of the 300 K frames. Lengths chosen to keep the
+    // run within 20 minutes on 2 cores.
     // smoke: seconds, for tests of the pipeline itself; the numbers mean nothing.
     static const std::map<std::string, RunLengths> lengths = {
-        {"default", {4000000, 100, 3000, 1500, 20000, 80000, 40000}},
-        {"long", {20000000, 200, 10000, 4000, 50000, 200000, 100000}},
+        {"default", {2000000, 100, 1000, 500, 20000, 60000, 30000}},
+        {"long", {10000000, 200, 4000, 4000, 50000, 200000, 100000}},
         {"smoke", {20000, 100, 40, 20, 500, 400, 400}},
     };
     const auto found = lengths.find(name);
@@ -401,6 +644,8 @@ Preset presetNamed(const std::string& name) {
     Preset p;
     p.mdSteps = length.mdSteps;
     p.mdInterval = length.mdInterval;
+    p.mdLadder = ReplicaExchange::geometricLadder(p.plan.temperature, 600.0, 4);
+    p.plan.mixedLambda = 0.5;
     p.plan.flow.numBlocks = 4;
     p.plan.flow.hiddenLayers = 2;
     p.plan.flow.hiddenWidth = 128;
@@ -420,8 +665,23 @@ Preset presetNamed(const std::string& name) {
         p.plan.batchSize = 64;
         p.chain.warmUpSteps = p.pt.warmUpSteps = 100;
         p.replicas = 3;
+        p.mdLadder = ReplicaExchange::geometricLadder(p.plan.temperature, 600.0, 3);
+        p.plan.validationInterval = 20;
+        p.mdEquilibrationSteps = 2000;
     }
     return p;
+}
+
+ReplicaExchangeOptions replicaExchangeOf(const Preset& preset, int seed) {
+    ReplicaExchangeOptions options;
+    options.temperatures = preset.mdLadder;
+    options.steps = preset.mdSteps;
+    options.interval = preset.mdInterval;
+    options.seed = seed;
+    options.equilibrationSteps = preset.mdEquilibrationSteps;
+    options.keepPositions = true;
+    options.processes = std::min(2, (int) preset.mdLadder.size());  // this machine's 2 cores
+    return options;
 }
 
 } // namespace alanine

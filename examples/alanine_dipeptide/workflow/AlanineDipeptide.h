@@ -79,6 +79,11 @@ struct ReplicaExchangeOptions {
     int interval = 1000;               // steps between exchange rounds; a frame of every rung after each
     int seed = 1;
     bool keepPositions = false;        // keep x of every frame in the result (memory: F K N 3 doubles)
+    // Processes the replicas are split over (fork; at most one per replica).
+    // OpenMM's Reference platform draws Langevin noise from one generator per
+    // process, so threads would race for it; processes each have their own.
+    // A run repeats for the same count; another count gives another run.
+    int processes = 1;
 };
 
 struct ReplicaExchangeResult {
@@ -90,7 +95,8 @@ struct ReplicaExchangeResult {
 
 /**
  * Replica-exchange MD from the minimized structure: every replica runs
- * LangevinMiddleIntegrator at its rung (Reference platform, one thread);
+ * LangevinMiddleIntegrator at its rung (Reference platform, one thread per
+ * process, options.processes processes);
  * after every `interval` steps neighbours exchange configurations by
  * ReplicaExchange's rule (velocities rescaled by sqrt(T_new / T_old)), and a
  * frame of every rung is recorded. `progress` receives the fraction done.
@@ -117,10 +123,19 @@ Samples readSeries(const std::string& path);
 struct TrainingPlan {
     std::string flowType = "tsf";  // FlowModel::createForMolecule's flow types
     FlowConfig flow;
-    double temperature = 600.0;  // K: the data's temperature, and T_ref
+    double temperature = 300.0;  // K: the data's temperature, and T_ref
     long long mlSteps = 3000;
     long long mixedSteps = 1000;
     double mixedLambda = 0.2;    // KL weight at the end of the mixed stage (ramped from 0)
+    // Early stopping of the ML stage: the last validationFraction of the
+    // frames (the end of the run, the least correlated with the rest) is
+    // held out; its NLL is checked every validationInterval steps, and the
+    // stage keeps its best weights and stops after validationPatience checks
+    // without a new best. A flow overfits a few ns of MD frames within a few
+    // hundred steps (README, bench/flow_quality). 0: no frames held out.
+    double validationFraction = 0.1;
+    long long validationInterval = 100;
+    long long validationPatience = 4;
     long long batchSize = 256;
     // Both stages decay their learning rate (cosine) to a tenth or less: at a
     // constant rate the flow keeps too much mass outside the data's basins.
@@ -134,7 +149,8 @@ struct TrainingPlan {
 
 /**
  * Trains a flow on frames [F, N, 3] sampled at plan.temperature: maximum
- * likelihood, then a mixed stage whose KL part uses the energy bridge.
+ * likelihood (with early stopping on the held-out last frames, see
+ * TrainingPlan), then a mixed stage whose KL part uses the energy bridge.
  * With a checkpoint path the run resumes where an interrupted one stopped;
  * `resumed`, if set, is then called with the trainer as the checkpoint left it.
  */
@@ -180,14 +196,19 @@ long long phiTransitions(const at::Tensor& phi);
 
 /** The pipeline's settings, per preset (default, long, smoke). */
 struct Preset {
-    long long mdSteps = 0;   // per temperature, 1 fs steps
-    int mdInterval = 100;    // steps between frames
+    long long mdSteps = 0;   // per temperature (per replica of replica exchange), 1 fs steps
+    int mdInterval = 100;    // steps between frames (and exchange rounds)
+    long long mdEquilibrationSteps = 20000;  // per replica, before the first frame
+    std::vector<double> mdLadder;  // K: the pipeline's replica-exchange MD, from plan.temperature up
     TrainingPlan plan;
     int flowSamples = 0;
     ChainOptions chain;      // LatentMetropolisIntegrator
     ChainOptions pt;         // TSFParallelTemperingIntegrator
     int replicas = 5;
 };
+
+/** The replica-exchange MD of a preset: its ladder, steps and frame interval, positions kept. */
+ReplicaExchangeOptions replicaExchangeOf(const Preset& preset, int seed);
 
 /** The named preset; std::invalid_argument for an unknown name. */
 Preset presetNamed(const std::string& name);
