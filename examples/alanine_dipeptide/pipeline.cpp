@@ -361,7 +361,9 @@ private:
             {"pt300", 300.0, phiFreeEnergyDifference(pt.phi)}};
         for (const auto& [name, temperature, estimate] : dF)
             summary.estimate("dF_phi_" + name, estimate.value, estimate.error);
-        compareWithReference(dF);
+        const std::vector<ReferenceEstimate> reference = loadReference();
+        for (const RamachandranRegion& region : ramachandranRegions())
+            compareWithReference(region, region.key == "phi" ? dF : basinEstimates(region), reference);
         // Every replica's steps count: the 300 K rung crosses by exchanges.
         summary.number("md300_phi_transitions_per_1000_evaluations",
                        1000.0 * phiTransitions(md[1].phi) / (double) (preset.mdSteps * preset.mdLadder.size()));
@@ -382,31 +384,62 @@ private:
         std::printf("%s", std::string((std::istreambuf_iterator<char>(text)), std::istreambuf_iterator<char>()).c_str());
     }
 
+    using Estimates = std::vector<std::tuple<std::string, double, Estimate>>;  // method, its temperature (K), dF
+
     /**
-     * The reference's dF_phi at 300 and 600 K, and every estimate's signed
-     * difference from it in combined error bars (inf where a method saw one
-     * side only). Without a reference file the comparison is left out.
+     * dF = -ln(P / (1 - P)) of a basin of the reference (alpha_L, alpha_R,
+     * C7eq/beta) for every method at 300 K, added to the summary.
      */
-    void compareWithReference(const std::vector<std::tuple<std::string, double, Estimate>>& dF) {
+    Estimates basinEstimates(const RamachandranRegion& region) {
+        const std::vector<std::tuple<std::string, const Samples*, bool>> methods = {
+            {"md300", &md[1], false}, {"mcmc300", &chain, false}, {"pt300", &pt, false},
+            {"flow300_reweighted", &flow300, true}};
+        Estimates estimates;
+        for (const auto& [name, samples, weighted] : methods) {
+            // +1 inside, -1 outside: the estimators take the sign of their coordinate.
+            const at::Tensor sign = region.inside(samples->phi, samples->psi).to(at::kDouble) * 2 - 1;
+            const Estimate e = weighted ? weightedPhiFreeEnergyDifference(sign, samples->logWeight)
+                                        : phiFreeEnergyDifference(sign);
+            summary.estimate("dF_" + region.key + "_" + name, e.value, e.error);
+            estimates.emplace_back(name, COLD, e);
+        }
+        return estimates;
+    }
+
+    /** The reference's estimates; none (with a note) for --reference none or a file that cannot be read. */
+    std::vector<ReferenceEstimate> loadReference() const {
         if (options.reference == "none")
-            return;
-        std::vector<ReferenceEstimate> reference;
+            return {};
         try {
-            reference = readReference(options.reference);
+            return readReference(options.reference);
         } catch (const OpenMM::OpenMMException& e) {
             std::printf("  (no comparison with the reference: %s)\n", e.what());
-            return;
+            return {};
         }
-        for (double temperature : {300.0, 600.0})
+    }
+
+    /**
+     * The reference's dF of `region` at 300 and 600 K (where a method
+     * estimates it), and every estimate's signed difference from it in
+     * combined error bars (inf where a method saw one side only).
+     */
+    void compareWithReference(const RamachandranRegion& region, const Estimates& estimates,
+                              const std::vector<ReferenceEstimate>& reference) {
+        for (double temperature : {COLD, HOT}) {
+            bool estimated = false;
+            for (const auto& entry : estimates)
+                estimated |= std::get<1>(entry) == temperature;
             for (const ReferenceEstimate& r : reference)
-                if (r.region == "phi > 0" && std::abs(r.temperature - temperature) < 0.01) {
-                    summary.estimate("reference_dF_phi_" + std::to_string((int) temperature), r.dF.value, r.dF.error);
-                    for (const auto& [name, t, estimate] : dF)
+                if (estimated && r.region == region.name && std::abs(r.temperature - temperature) < 0.01) {
+                    const std::string suffix = "_" + std::to_string((int) temperature);
+                    summary.estimate("reference_dF_" + region.key + suffix, r.dF.value, r.dF.error);
+                    for (const auto& [name, t, estimate] : estimates)
                         if (t == temperature)
-                            summary.number("dF_phi_" + name + "_vs_reference_errors",
+                            summary.number("dF_" + region.key + "_" + name + "_vs_reference_errors",
                                            std::isfinite(estimate.value) ? (estimate.value - r.dF.value)
                                                    / std::hypot(estimate.error, r.dF.error) : estimate.value);
                 }
+        }
     }
 
     void plot() {

@@ -152,29 +152,6 @@ RunData readRun(const Options& o, int run) {
     return data;
 }
 
-/** A region of the Ramachandran plane, as the sign of a coordinate: +1 inside, -1 outside. */
-struct Region {
-    std::string name, definition;
-    std::function<at::Tensor(const at::Tensor& phi, const at::Tensor& psi)> inside;
-};
-
-const std::vector<Region>& regions() {
-    static const std::vector<Region> all = {
-        {"phi > 0", "0 < phi < pi", [](const at::Tensor& phi, const at::Tensor&) { return phi > 0; }},
-        {"alpha_L", "0 < phi < 2.2 (alpha_L and C7ax)",
-         [](const at::Tensor& phi, const at::Tensor&) { return (phi > 0).logical_and(phi < 2.2); }},
-        {"alpha_R", "outside alpha_L, -2.0 < psi < 0.5",
-         [](const at::Tensor& phi, const at::Tensor& psi) {
-             return ((phi > 0).logical_and(phi < 2.2)).logical_not().logical_and(psi > -2.0).logical_and(psi < 0.5);
-         }},
-        {"C7eq/beta", "outside alpha_L, psi > 0.5 or psi < -2.0",
-         [](const at::Tensor& phi, const at::Tensor& psi) {
-             return ((phi > 0).logical_and(phi < 2.2)).logical_not().logical_and((psi >= 0.5).logical_or(psi <= -2.0));
-         }},
-    };
-    return all;
-}
-
 void analyse(const Options& o) {
     std::vector<RunData> data;
     double cpu = 0;
@@ -199,7 +176,7 @@ void analyse(const Options& o) {
          << ", \"highest_K\": " << o.highest << ", \"ns_per_replica\": " << o.ns << ", \"cpu_seconds_md\": " << cpu
          << ",\n  \"estimates\": [";
     bool firstJson = true;
-    for (const Region& region : regions()) {
+    for (const RamachandranRegion& region : ramachandranRegions()) {
         std::vector<LadderRun> runs;
         for (const RunData& d : data) {
             at::Tensor sign = region.inside(d.phi, d.psi).to(at::kDouble) * 2 - 1;

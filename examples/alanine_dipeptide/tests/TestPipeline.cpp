@@ -109,7 +109,8 @@ TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
         EXPECT_TRUE(fileExists(folder + "/" + file)) << file;
     std::string summary = fileContents(folder + "/summary.json");
     for (const char* key : {"dF_phi_md300", "dF_phi_pt300", "pt_exchange_acceptance", "mcmc_random_walk_acceptance",
-                            "flow300_ess", "rama_kl_pt300_vs_md300", "seconds_training", "md_exchange_acceptance"})
+                            "flow300_ess", "rama_kl_pt300_vs_md300", "seconds_training", "md_exchange_acceptance",
+                            "dF_alpha_L_mcmc300", "dF_alpha_R_pt300", "dF_C7eq_beta_flow300_reweighted"})
         EXPECT_NE(summary.find(key), std::string::npos) << key;
     std::string flow = fileContents(folder + "/flow.bgflow");
 
@@ -156,6 +157,7 @@ TEST(Pipeline, ComparesEveryEstimateWithTheReference) {
     std::ofstream(reference) << "{\n  \"estimates\": [\n"
                                 "    {\"region\": \"phi > 0\", \"temperature_K\": 300, \"dF_kT\": 3.5, \"error_kT\": 0.1},\n"
                                 "    {\"region\": \"alpha_L\", \"temperature_K\": 600, \"dF_kT\": 9, \"error_kT\": 1},\n"
+                                "    {\"region\": \"alpha_R\", \"temperature_K\": 300, \"dF_kT\": 0.5, \"error_kT\": 0.05},\n"
                                 "    {\"region\": \"phi > 0\", \"temperature_K\": 600, \"dF_kT\": 2.25, \"error_kT\": 0.2}\n"
                                 "  ]\n}\n";
     PipelineRun run = runPipeline("--preset smoke --no-plots --reference " + reference + " --output " + folder);
@@ -174,6 +176,16 @@ TEST(Pipeline, ComparesEveryEstimateWithTheReference) {
                 1e-4 * (1 + std::abs(value)));
     for (const char* name : {"md300", "flow300", "flow300_reweighted", "mcmc300", "pt300", "md600", "flow600_reweighted"})
         EXPECT_NE(summary.find(std::string("\"dF_phi_") + name + "_vs_reference_errors\""), std::string::npos) << name;
+    // Basins are estimated at 300 K, so compared where the reference has them there (alpha_R), not elsewhere.
+    const size_t alphaR = summary.find("\"dF_alpha_R_mcmc300\": ");
+    ASSERT_NE(alphaR, std::string::npos) << summary;
+    const std::string basin = summary.substr(alphaR, summary.find('\n', alphaR) - alphaR);
+    const double basinValue = jsonNumber(basin, "value"), basinError = jsonNumber(basin, "error");
+    ASSERT_TRUE(std::isfinite(basinValue) && std::isfinite(basinError)) << basin;
+    EXPECT_NEAR(jsonNumber(summary, "dF_alpha_R_mcmc300_vs_reference_errors"),
+                (basinValue - 0.5) / std::hypot(basinError, 0.05), 1e-4 * (1 + std::abs(basinValue)));
+    EXPECT_EQ(summary.find("reference_dF_alpha_L"), std::string::npos) << summary;
+    EXPECT_EQ(summary.find("dF_C7eq_beta_mcmc300_vs_reference_errors"), std::string::npos) << summary;
 
     // Without a readable reference the comparison is left out, with a note.
     PipelineRun without = runPipeline("--preset smoke --no-plots --reference " + folder + "/none.json --output " + folder);

@@ -446,6 +446,23 @@ ReplicaExchangeResult runReplicaExchangeMD(const Molecule& molecule, const Repli
     return result;
 }
 
+const std::vector<RamachandranRegion>& ramachandranRegions() {
+    static const std::vector<RamachandranRegion> all = {
+        {"phi > 0", "phi", "0 < phi < pi", [](const at::Tensor& phi, const at::Tensor&) { return phi > 0; }},
+        {"alpha_L", "alpha_L", "0 < phi < 2.2 (alpha_L and C7ax)",
+         [](const at::Tensor& phi, const at::Tensor&) { return (phi > 0).logical_and(phi < 2.2); }},
+        {"alpha_R", "alpha_R", "outside alpha_L, -2.0 < psi < 0.5",
+         [](const at::Tensor& phi, const at::Tensor& psi) {
+             return ((phi > 0).logical_and(phi < 2.2)).logical_not().logical_and(psi > -2.0).logical_and(psi < 0.5);
+         }},
+        {"C7eq/beta", "C7eq_beta", "outside alpha_L, psi > 0.5 or psi < -2.0",
+         [](const at::Tensor& phi, const at::Tensor& psi) {
+             return ((phi > 0).logical_and(phi < 2.2)).logical_not().logical_and((psi >= 0.5).logical_or(psi <= -2.0));
+         }},
+    };
+    return all;
+}
+
 std::vector<ReferenceEstimate> readReference(const std::string& path) {
     std::ifstream in(path);
     if (!in)

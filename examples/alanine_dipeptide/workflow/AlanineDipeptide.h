@@ -104,6 +104,17 @@ struct ReplicaExchangeResult {
 ReplicaExchangeResult runReplicaExchangeMD(const Molecule& molecule, const ReplicaExchangeOptions& options,
                                            const std::function<void(double)>& progress = nullptr);
 
+/** A region of the Ramachandran plane, the same in the reference and in the pipeline's analysis. */
+struct RamachandranRegion {
+    std::string name;        // as the reference's summary.json names it
+    std::string key;         // in summary keys
+    std::string definition;
+    std::function<at::Tensor(const at::Tensor& phi, const at::Tensor& psi)> inside;  // bool [F] from rad [F]
+};
+
+/** phi > 0; alpha_L (with C7ax, 0 < phi < 2.2); alpha_R; C7eq/beta (the rest). */
+const std::vector<RamachandranRegion>& ramachandranRegions();
+
 /** One estimate of the reference (alanine_dipeptide_reference's summary.json). */
 struct ReferenceEstimate {
     std::string region;  // "phi > 0", "alpha_L", "alpha_R", "C7eq/beta"
