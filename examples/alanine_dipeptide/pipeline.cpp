@@ -270,7 +270,7 @@ private:
      * A sampling stage's series: reused from an earlier run if its series and
      * summary fragment exist, else made by `run` (which adds its summary
      * entries to the stage's own Summary) and saved. The fragment is added to
-     * the run's summary afterwards (addStage), so that stages may run at once.
+     * the run's summary afterwards (runChains), so that stages may run at once.
      */
     Samples samplingStage(const std::string& name, const std::string& label, long long expectedRows,
                           const std::function<Samples(Summary&)>& run) {
@@ -297,7 +297,7 @@ private:
     /**
      * 3b and 3c at once, one thread each: the chains are independent, each
      * runs on one core (LibTorch on one thread) with random numbers of its
-     * own, so they give what they give one after the other.
+     * own, so they give the same results as one after the other.
      */
     void runChains() {
         setComputeThreads(1);

@@ -181,8 +181,6 @@ public:
         }
     }
 
-    int size() const { return (int) contexts.size(); }
-
     /** Every replica `steps` steps on; their states, in rung order. */
     std::vector<ReplicaState> advance(int steps) {
         std::vector<ReplicaState> states;
@@ -381,10 +379,10 @@ ReplicaExchangeResult runReplicaExchangeMD(const Molecule& molecule, const Repli
     // This process runs the lowest rungs; each worker process an equal share of the rest.
     const int own = (replicas + options.processes - 1) / options.processes;
     std::vector<std::unique_ptr<ReplicaProcess>> workers;
-    for (int first = own; first < replicas;) {
+    if (options.processes > 1) {
         const int share = (replicas - own + options.processes - 2) / (options.processes - 1);
-        workers.push_back(std::make_unique<ReplicaProcess>(molecule, options, first, std::min(replicas, first + share)));
-        first += share;
+        for (int first = own; first < replicas; first += share)
+            workers.push_back(std::make_unique<ReplicaProcess>(molecule, options, first, std::min(replicas, first + share)));
     }
     ReplicaBlock block(molecule, options, 0, own);
     ReplicaExchange exchange(ladder);
@@ -447,17 +445,19 @@ ReplicaExchangeResult runReplicaExchangeMD(const Molecule& molecule, const Repli
 }
 
 const std::vector<RamachandranRegion>& ramachandranRegions() {
+    // alpha_L with C7ax; the other two basins are what lies outside it.
+    static const auto alphaL = [](const at::Tensor& phi) { return (phi > 0).logical_and(phi < 2.2); };
     static const std::vector<RamachandranRegion> all = {
         {"phi > 0", "phi", "0 < phi < pi", [](const at::Tensor& phi, const at::Tensor&) { return phi > 0; }},
         {"alpha_L", "alpha_L", "0 < phi < 2.2 (alpha_L and C7ax)",
-         [](const at::Tensor& phi, const at::Tensor&) { return (phi > 0).logical_and(phi < 2.2); }},
+         [](const at::Tensor& phi, const at::Tensor&) { return alphaL(phi); }},
         {"alpha_R", "alpha_R", "outside alpha_L, -2.0 < psi < 0.5",
          [](const at::Tensor& phi, const at::Tensor& psi) {
-             return ((phi > 0).logical_and(phi < 2.2)).logical_not().logical_and(psi > -2.0).logical_and(psi < 0.5);
+             return alphaL(phi).logical_not().logical_and(psi > -2.0).logical_and(psi < 0.5);
          }},
         {"C7eq/beta", "C7eq_beta", "outside alpha_L, psi > 0.5 or psi < -2.0",
          [](const at::Tensor& phi, const at::Tensor& psi) {
-             return ((phi > 0).logical_and(phi < 2.2)).logical_not().logical_and((psi >= 0.5).logical_or(psi <= -2.0));
+             return alphaL(phi).logical_not().logical_and((psi >= 0.5).logical_or(psi <= -2.0));
          }},
     };
     return all;
