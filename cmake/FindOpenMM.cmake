@@ -14,8 +14,9 @@
 set(OPENMM_DIR "$ENV{OPENMM_DIR}" CACHE PATH "OpenMM installation prefix (empty: search the system)")
 
 find_path(OpenMM_INCLUDE_DIR OpenMM.h HINTS ${OPENMM_DIR}/include)
+# lib/<multiarch>: a Debian package unpacked under OPENMM_DIR (scripts/gpu_check.sh).
 find_library(OpenMM_LIBRARY NAMES OpenMM
-    HINTS ${OPENMM_DIR}/lib ${OPENMM_DIR}/lib64)
+    HINTS ${OPENMM_DIR}/lib ${OPENMM_DIR}/lib64 ${OPENMM_DIR}/lib/${CMAKE_LIBRARY_ARCHITECTURE})
 
 if(OpenMM_LIBRARY)
     # OpenMM's headers carry no version macro; the library's file name does

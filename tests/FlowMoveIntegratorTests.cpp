@@ -16,6 +16,7 @@
 #include "openmmbg/TSFParallelTemperingIntegrator.h"
 #include "openmmbg/tools/ToySystems.h"
 
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 #include <openmm/CompoundIntegrator.h>
 #include <openmm/Context.h>
@@ -240,7 +241,7 @@ TEST_F(LatentMetropolisOnPlatform, IndependenceBlocksFollowTheChainsTemperatureA
     double sum = 0;
     for (int i = 0; i < samples; i++) {
         if (i == samples / 2)
-            context.setPositions({OpenMM::Vec3(0.1, -0.2, -0.7)});
+            context.setPositions({OpenMM::Vec3(0.1, -0.2, -0.75)});  // z exact in single precision (CUDA)
         integrator.step(1);
         const OpenMM::Vec3 x = context.getState(OpenMM::State::Positions).getPositions()[0];
         sum += x[0] * x[0] + x[1] * x[1];
@@ -248,7 +249,7 @@ TEST_F(LatentMetropolisOnPlatform, IndependenceBlocksFollowTheChainsTemperatureA
     EXPECT_EQ(integrator.getAcceptanceRate(MoveKind::Independence), 1.0);
     // (x^2 + y^2) / (T / unitTemperature) is chi-squared with 2 degrees of freedom: mean 2, variance 4.
     EXPECT_NEAR(sum / samples, 2.0, 5 * 2.0 / std::sqrt((double) samples));
-    EXPECT_EQ(context.getState(OpenMM::State::Positions).getPositions()[0][2], -0.7);
+    EXPECT_EQ(context.getState(OpenMM::State::Positions).getPositions()[0][2], -0.75);
     expectMessage([&] { integrator.setIndependenceBlockSize(0); }, "block size");
 }
 
@@ -359,9 +360,12 @@ TEST_F(ParallelTemperingOnPlatform, ReplicasFollowExchangesWithoutLossOrDuplicat
     integrator.setFlowMovesPerStep(0);
     integrator.setRandomNumberSeed(33);
     OpenMM::Context context(*system, integrator, platform(), properties());
+    // Coordinates exact in single precision: the CUDA platform stores the
+    // Context's positions in floats, the other replicas in doubles, and a
+    // configuration must cross between the two unchanged.
     std::vector<std::vector<OpenMM::Vec3>> initial;
     for (int r = 0; r < 4; r++) {
-        initial.push_back({OpenMM::Vec3(0.3 * r - 0.4, 0.1 * r, 0.0)});
+        initial.push_back({OpenMM::Vec3(0.25 * r - 0.375, 0.125 * r, 0.0)});
         integrator.setReplicaPositions(r, initial.back());
     }
     EXPECT_EQ(xOf(context), initial[0][0][0]);
@@ -497,10 +501,10 @@ TEST_F(ParallelTemperingOnPlatform, IndependenceBlocksFollowExchanges) {
     integrator.setIndependenceBlockSize(7);
     integrator.setRandomNumberSeed(41);
     OpenMM::Context context(*system, integrator, platform(), properties());
-    const std::vector<double> zs = {0.1, 0.25, -0.4};
-    context.setPositions({OpenMM::Vec3(0.1, 0.0, zs[0])});
+    const std::vector<double> zs = {0.125, 0.25, -0.375};  // exact in single precision (CUDA)
+    context.setPositions({OpenMM::Vec3(0.125, 0.0, zs[0])});
     for (int r = 1; r < 3; r++)
-        integrator.setReplicaPositions(r, {OpenMM::Vec3(-0.1, 0.2, zs[r])});
+        integrator.setReplicaPositions(r, {OpenMM::Vec3(-0.125, 0.25, zs[r])});
     integrator.step(60);
     for (int r = 0; r < 3; r++)
         EXPECT_EQ(integrator.getMoveStatistics(r).acceptanceRate(MoveKind::Independence), 1.0) << "replica " << r;

@@ -8,6 +8,7 @@
 #include "openmmbg/TSFFlow.h"
 #include "openmmbg/internal/RationalQuadraticSpline.h"
 
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 #include <openmm/CustomExternalForce.h>
 #include <openmm/HarmonicBondForce.h>

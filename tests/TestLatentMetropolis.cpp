@@ -16,6 +16,7 @@
 #include "openmmbg/Positions.h"
 #include "openmmbg/internal/LatentMoveEngine.h"
 
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 #include <openmm/CompoundIntegrator.h>
 #include <openmm/Context.h>

@@ -14,6 +14,7 @@
 #include "openmmbg/Topology.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 #include <openmm/Context.h>
 #include <openmm/LangevinMiddleIntegrator.h>

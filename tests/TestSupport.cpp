@@ -12,6 +12,7 @@
 #include <openmm/Platform.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 namespace OpenMMBG {
@@ -97,11 +98,16 @@ void expectLogDetMatchesAutograd(const InternalCoordinates& coordinates, const a
  * Registers OpenMM's CPU platform (from OpenMM's plugin folder) and this
  * build's kernels for the Reference and CPU platforms, by the plugin's own
  * registration function: the tests never load a copy installed earlier.
+ * OpenMM's own OPENMM_PLUGIN_DIR, if set, names the plugin folder instead of
+ * the one found at build time (test programs run on another machine, as
+ * scripts/gpu_check.sh does).
  */
 class PlatformEnvironment : public ::testing::Environment {
 public:
     void SetUp() override {
-        OpenMM::Platform::loadPluginLibrary(BG_OPENMM_CPU_PLUGIN);
+        const char* folder = std::getenv("OPENMM_PLUGIN_DIR");
+        OpenMM::Platform::loadPluginLibrary(folder != nullptr ? std::string(folder) + "/libOpenMMCPU.so"
+                                                              : std::string(BG_OPENMM_CPU_PLUGIN));
         registerBGReferenceKernelFactories();
     }
 };

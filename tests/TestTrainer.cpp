@@ -7,6 +7,7 @@
 #include "openmmbg/tools/Metrics.h"
 #include "openmmbg/tools/ToySystems.h"
 
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 #include <openmm/OpenMMException.h>
 

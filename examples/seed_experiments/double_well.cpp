@@ -19,6 +19,7 @@
 #include "openmmbg/OpenMMEnergy.h"
 #include "openmmbg/tools/ToySystems.h"
 
+#include <ATen/core/grad_mode.h>
 #include <cmath>
 #include <map>
 

@@ -14,6 +14,7 @@
 #include "openmmbg/tools/Metrics.h"
 #include "openmmbg/OpenMMEnergy.h"
 
+#include <ATen/core/grad_mode.h>
 #include <openmm/CustomExternalForce.h>
 #include <openmm/System.h>
 

@@ -23,6 +23,7 @@
 #include "openmmbg/TSFFlow.h"
 #include "openmmbg/tools/ToySystems.h"
 
+#include <ATen/core/grad_mode.h>
 #include <cmath>
 #include <functional>
 

@@ -1,6 +1,10 @@
 #include "openmmbg/ComputeSettings.h"
 
 #include <ATen/Parallel.h>
+#include <openmm/Context.h>
+#include <openmm/Platform.h>
+#include <openmm/System.h>
+#include <openmm/VerletIntegrator.h>
 
 #include <cstdlib>
 #include <dlfcn.h>
@@ -29,6 +33,18 @@ void keepFreedMemoryInHeap() {
         mallopt(M_MMAP_THRESHOLD, 64 << 20);
         mallopt(M_TRIM_THRESHOLD, 256 << 20);
     });
+}
+
+std::string cudaContextUnavailable() {
+    try {
+        OpenMM::System system;
+        system.addParticle(1.0);
+        OpenMM::VerletIntegrator integrator(0.001);
+        OpenMM::Context context(system, integrator, OpenMM::Platform::getPlatformByName("CUDA"));
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "";
 }
 
 } // namespace OpenMMBG

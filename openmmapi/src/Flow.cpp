@@ -7,6 +7,7 @@
 #include "openmmbg/internal/TensorChecks.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <openmm/OpenMMException.h>
 
 #include <cmath>

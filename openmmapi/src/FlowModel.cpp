@@ -250,8 +250,10 @@ at::Tensor FlowModel::logProb(const at::Tensor& x, double temperature, at::Gener
     const int n = getNumCoordinates();
     at::Tensor gamma = yn, logMomenta;
     if (hasMomenta()) {
-        at::Tensor p = momenta.defined() ? momenta.to(at::kDouble)
-                                         : at::randn({x.size(0), n}, generator, at::kDouble) * std::sqrt(t);
+        // Momenta come from `generator` (a CPU generator) and go where x is.
+        at::Tensor p = (momenta.defined() ? momenta.to(at::kDouble)
+                                          : at::randn({x.size(0), n}, generator, at::kDouble) * std::sqrt(t))
+                           .to(x.device());
         if (p.dim() != 2 || p.size(0) != x.size(0) || p.size(1) != n)
             throw OpenMMException("FlowModel::logProb: momenta must have shape [batch, " + std::to_string(n) + "]");
         gamma = at::cat({yn, p}, 1);
@@ -284,8 +286,9 @@ void FlowModel::save(std::ostream& stream) const {
     for (const auto& bond : fingerprint.bonds)
         bonds.insert(bonds.end(), {bond.first, bond.second});
     state["fingerprint.bonds"] = at::tensor(bonds, at::kLong).reshape({-1, 2});
+    // Files hold CPU tensors: a flow trained on a GPU loads on any machine.
     for (const auto& entry : state)
-        archive.write("tensor." + entry.first, entry.second.detach().contiguous());
+        archive.write("tensor." + entry.first, entry.second.detach().to(at::kCPU).contiguous());
     std::ostringstream archiveBytes;
     archive.save_to(archiveBytes);
     const std::string payload = archiveBytes.str();
@@ -414,7 +417,8 @@ FlowModel FlowModel::to(at::Device device) const {
 FlowModel FlowModel::clone() const {
     std::stringstream buffer;
     save(buffer);
-    return read(buffer, "a copy");
+    FlowModel copy = read(buffer, "a copy");
+    return getDevice().is_cpu() ? copy : copy.to(getDevice());
 }
 
 } // namespace OpenMMBG

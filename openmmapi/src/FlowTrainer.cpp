@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 #include <openmm/OpenMMException.h>
 #include <torch/optim/adam.h>
 #include <torch/serialize/input-archive.h>
@@ -46,7 +47,7 @@ double meanNegativeLogProb(const FlowModel& model, const at::Tensor& frames, dou
     double total = 0;
     const int64_t chunk = 1000;
     for (int64_t begin = 0; begin < frames.size(0); begin += chunk) {
-        at::Tensor part = frames.narrow(0, begin, std::min(chunk, frames.size(0) - begin));
+        at::Tensor part = frames.narrow(0, begin, std::min(chunk, frames.size(0) - begin)).to(model.getDevice());
         total += model.logProb(part, temperature, generator).sum().item<double>();
     }
     return -total / (double) frames.size(0);
@@ -167,7 +168,8 @@ public:
         const double tau = model.tau(temperature);
         if (energy->getTemperature() != temperature)
             energy->setTemperature(temperature);
-        FlowSample sample = model.decode(model.drawLatent(stage.batchSize, temperature, generator), temperature);
+        FlowSample sample =
+            model.decode(model.drawLatent(stage.batchSize, temperature, generator).to(model.getDevice()), temperature);
         at::Tensor u = energy->reducedEnergy(sample.x);
         at::Tensor finite = at::isfinite(u);
         const int n = model.getNumCoordinates();
@@ -225,12 +227,14 @@ public:
 
     /** Scales the gradients to a global norm <= clip; returns the norm before (non-finite if any entry is). */
     double clipGradients() {
-        double squared = 0;
         std::vector<at::Tensor> parameters = model.getFlow().parameters();
+        // Summed where the weights live, in the order of the parameters, and
+        // read once: one transfer from a GPU, not one per parameter.
+        at::Tensor squared = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(model.getDevice()));
         for (const at::Tensor& p : parameters)
             if (p.grad().defined())
-                squared += p.grad().square().sum().item<double>();
-        double norm = std::sqrt(squared);
+                squared = squared + p.grad().square().sum();
+        double norm = std::sqrt(squared.item<double>());
         if (std::isfinite(norm) && options.gradientClip > 0 && norm > options.gradientClip)
             for (const at::Tensor& p : parameters)
                 if (p.grad().defined())
@@ -342,13 +346,14 @@ TrainingSummary FlowTrainer::train(const TrainingStage& stage) {
         impl->setLearningRate(progress.learningRate);
         impl->optimizer->zero_grad();
 
-        at::Tensor loss = at::zeros({}, at::kDouble);
+        at::Tensor loss = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(impl->model.getDevice()));
         if (progress.lambda < 1) {
             at::Tensor index = impl->dataProbabilities.defined()
                 ? at::multinomial(impl->dataProbabilities, stage.batchSize, true, impl->generator)
                 : at::randint(impl->data.size(0), {stage.batchSize}, impl->generator, at::kLong);
-            at::Tensor nll = -impl->model.logProb(impl->data.index_select(0, index), impl->dataTemperature,
-                                                  impl->generator).mean();
+            // Batches are drawn on the CPU (the same random numbers on every device) and moved to the weights.
+            at::Tensor batch = impl->data.index_select(0, index).to(impl->model.getDevice());
+            at::Tensor nll = -impl->model.logProb(batch, impl->dataTemperature, impl->generator).mean();
             progress.lossML = nll.item<double>();
             loss = loss + (1 - progress.lambda) * nll;
         }

@@ -8,6 +8,7 @@
 #include "openmmbg/ReplicaExchange.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 #include <openmm/Context.h>
 #include <openmm/LangevinMiddleIntegrator.h>
 #include <openmm/OpenMMException.h>

@@ -1,6 +1,8 @@
 #ifndef OPENMMBG_COMPUTESETTINGS_H_
 #define OPENMMBG_COMPUTESETTINGS_H_
 
+#include <string>
+
 namespace OpenMMBG {
 
 /**
@@ -20,6 +22,13 @@ void setComputeThreads(int threads);
  * leaves glibc's settings alone.
  */
 void keepFreedMemoryInHeap();
+
+/**
+ * Why OpenMM cannot create a Context on OpenMM's CUDA platform here (no such
+ * platform registered, no GPU or no driver: OpenMM's message), or "" if it
+ * can. The flow-move kernels also need a LibTorch with CUDA (at::hasCUDA()).
+ */
+std::string cudaContextUnavailable();
 
 } // namespace OpenMMBG
 

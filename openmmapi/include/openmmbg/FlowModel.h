@@ -69,6 +69,8 @@ public:
     const at::Tensor& getShift() const { return shift; }
     const at::Tensor& getScale() const { return scale; }
     double getReferenceTemperature() const { return referenceTemperature; }
+    /** Where the weights live (to() moves them): tensors given to the model go there. */
+    at::Device getDevice() const { return shift.device(); }
     const SystemFingerprint& getFingerprint() const { return fingerprint; }
     int getNumParticles() const { return coordinates->getNumParticles(); }
     /** n, the number of modelled coordinates. */
@@ -129,7 +131,10 @@ public:
     const std::string& getMetadata() const { return metadata; }
     void setMetadata(const std::string& text) { metadata = text; }
 
-    /** Writes one file: format version, architecture, coordinates, normalisation, T_ref, fingerprint, metadata, weights. */
+    /**
+     * Writes one file: format version, architecture, coordinates, normalisation, T_ref, fingerprint, metadata,
+     * weights. The file holds CPU tensors whatever the device: load() gives a model on the CPU.
+     */
     void save(const std::string& path) const;
     void save(std::ostream& stream) const;
     /**
@@ -142,7 +147,7 @@ public:
     /** load(path), then checkCompatible(system). */
     static FlowModel load(const std::string& path, const OpenMM::System& system);
 
-    /** A copy with its own weights (training one does not change the other). */
+    /** A copy with its own weights (training one does not change the other), on the same device. */
     FlowModel clone() const;
     /**
      * A copy with its own weights on `device`, where it evaluates tensors

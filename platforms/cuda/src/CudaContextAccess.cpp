@@ -22,6 +22,11 @@ void checkLaunch(cudaError_t result, const std::string& what) {
 } // namespace
 
 void CudaContextAccess::initialize(const std::string& who) {
+    // OpenMM's CUDA platform completes its contexts (velocities, the pinned
+    // host buffer every download goes through, bonded forces) only when an
+    // integrator's kernel asks for it; without this, Context creation fails
+    // in setVelocities when no other integrator runs in the Context.
+    cu.initializeContexts();
     torch = std::make_unique<TorchCudaDevice>(cu, who);
     storage = cu.getUseDoublePrecision()  ? PositionStorage::Double
               : cu.getUseMixedPrecision() ? PositionStorage::Mixed
