@@ -18,6 +18,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 using namespace OpenMM;
 using namespace OpenMMBG;
