@@ -60,8 +60,8 @@ void synchronize(const at::Device& device) {
 
 /**
  * Where the chains start: the flow sample of median importance weight among
- * 1000, a typical state. From the minimized structure, whose weight is far
- * above any proposal's, an independence chain rejects every move.
+ * 1000, a typical state, so that the acceptance printed is the chain's usual
+ * one and not that of a start far from typical (the minimized structure).
  */
 std::vector<Vec3> typicalStart(const alanine::Molecule& molecule, const FlowModel& model, double temperature) {
     const alanine::Samples samples = alanine::sampleFlow(molecule, model, temperature, 1000, 9);
@@ -92,6 +92,25 @@ std::pair<double, double> stepsPerSecond(const alanine::Molecule& molecule, Inte
     return {rate, statistic()};
 }
 
+/**
+ * One row of part (1): `measure` makes the integrator, runs it on `platform`
+ * and returns its rate and the statistic named by `statisticLabel`; the ratio
+ * is against the row's first platform (`reference`, set by the first success).
+ */
+void printMoveRow(const std::string& name, const std::string& platform, const std::string& statisticLabel,
+                  double& reference, const std::function<std::pair<double, double>()>& measure) {
+    try {
+        const auto [rate, statistic] = measure();
+        if (reference == 0)
+            reference = rate;
+        std::printf("%-58s %-10s %12.1f %8.2f   (%s %.4f)\n", name.c_str(), platform.c_str(), rate, rate / reference,
+                    statisticLabel.c_str(), statistic);
+    } catch (const std::exception& e) {
+        std::printf("%-58s %-10s FAILED: %s\n", name.c_str(), platform.c_str(), e.what());
+    }
+    std::fflush(stdout);
+}
+
 void benchmarkMoves(const alanine::Molecule& molecule, const FlowModel& model,
                     const std::vector<std::string>& platforms, int moves, int ptSteps, int replicas) {
     const double temperature = 300.0;
@@ -100,46 +119,28 @@ void benchmarkMoves(const alanine::Molecule& molecule, const FlowModel& model,
     const std::vector<Vec3> start = typicalStart(molecule, model, temperature);
     std::printf("%-58s %-10s %12s %8s\n", "", "platform", "per second", "ratio");
     for (int blockSize : {1, 64}) {
+        const std::string name =
+            "LatentMetropolisIntegrator, independence moves, blocks of " + std::to_string(blockSize);
         double reference = 0;
-        for (const std::string& platform : platforms) {
-            const std::string name =
-                "LatentMetropolisIntegrator, independence moves, blocks of " + std::to_string(blockSize);
-            try {
+        for (const std::string& platform : platforms)
+            printMoveRow(name, platform, "acceptance", reference, [&] {
                 LatentMetropolisIntegrator integrator(model, temperature, 0.0, 1.0);
                 integrator.setRandomNumberSeed(3);
                 integrator.setIndependenceBlockSize(blockSize);
-                const auto [rate, acceptance] =
-                    stepsPerSecond(molecule, integrator, platform, start, moves, std::min(moves, 200),
-                                   [&] { return integrator.getAcceptanceRate(MoveKind::Independence); });
-                if (reference == 0)
-                    reference = rate;
-                std::printf("%-58s %-10s %12.1f %8.2f   (acceptance %.4f)\n", name.c_str(), platform.c_str(), rate,
-                            rate / reference, acceptance);
-            } catch (const std::exception& e) {
-                std::printf("%-58s %-10s FAILED: %s\n", name.c_str(), platform.c_str(), e.what());
-            }
-            std::fflush(stdout);
-        }
+                return stepsPerSecond(molecule, integrator, platform, start, moves, std::min(moves, 200),
+                                      [&] { return integrator.getAcceptanceRate(MoveKind::Independence); });
+            });
     }
     const std::vector<double> ladder = TSFParallelTemperingIntegrator::geometricLadder(300.0, 600.0, replicas);
+    const std::string name = "TSFParallelTemperingIntegrator, " + std::to_string(replicas) + " replicas, steps";
     double reference = 0;
-    for (const std::string& platform : platforms) {
-        const std::string name = "TSFParallelTemperingIntegrator, " + std::to_string(replicas) + " replicas, steps";
-        try {
+    for (const std::string& platform : platforms)
+        printMoveRow(name, platform, "exchange acceptance 300 K pair", reference, [&] {
             TSFParallelTemperingIntegrator integrator(model, ladder, 0.05, 0.1);
             integrator.setRandomNumberSeed(4);
-            const auto [rate, acceptance] =
-                stepsPerSecond(molecule, integrator, platform, start, ptSteps, std::min(ptSteps, 20),
-                               [&] { return integrator.getExchangeAcceptanceRate(0); });
-            if (reference == 0)
-                reference = rate;
-            std::printf("%-58s %-10s %12.1f %8.2f   (exchange acceptance 300 K pair %.3f)\n", name.c_str(),
-                        platform.c_str(), rate, rate / reference, acceptance);
-        } catch (const std::exception& e) {
-            std::printf("%-58s %-10s FAILED: %s\n", name.c_str(), platform.c_str(), e.what());
-        }
-        std::fflush(stdout);
-    }
+            return stepsPerSecond(molecule, integrator, platform, start, ptSteps, std::min(ptSteps, 20),
+                                  [&] { return integrator.getExchangeAcceptanceRate(0); });
+        });
 }
 
 void benchmarkReplicaBatch(const FlowModel& cpuModel, const std::vector<at::Device>& devices, int replicas) {
