@@ -16,8 +16,6 @@
 
 #include "AlanineDipeptide.h"
 #include "BenchSupport.h"
-#include "openmmbg/OpenMMEnergy.h"
-#include "openmmbg/tools/Reweighting.h"
 
 #include <ATen/ATen.h>
 #include <cmath>
@@ -31,8 +29,7 @@ namespace {
 
 struct Variant {
     std::string name;
-    at::Tensor frames;      // [F, N, 3] nm
-    at::Tensor logWeights;  // [F] at 300 K; undefined: unweighted
+    alanine::TrainingSet data;
 };
 
 void run(int argc, char** argv) {
@@ -61,44 +58,30 @@ void run(int argc, char** argv) {
     const alanine::ReplicaExchangeResult remd =
         alanine::runReplicaExchangeMD(molecule, alanine::replicaExchangeOf(preset, 11));
 
-    // Every rung's first 90% for training, its last 10% held out.
-    std::vector<at::Tensor> trainFrames, trainEnergies;
-    std::vector<long long> counts;
-    for (const alanine::Samples& rung : remd.rungs) {
-        const int64_t frames = rung.x.size(0), train = frames - frames / 10;
-        trainFrames.push_back(rung.x.narrow(0, 0, train));
-        trainEnergies.push_back(rung.energy.narrow(0, 0, train));
-        counts.push_back(train);
-    }
-    const alanine::Samples& bottom = remd.rungs.front();
-    const int64_t held = bottom.x.size(0) / 10;
-    const at::Tensor test = bottom.x.narrow(0, bottom.x.size(0) - held, held);
-
-    const at::Tensor pooledEnergies = at::cat(trainEnergies);
-    MBAR mbar(reducedEnergiesAtTemperatures(pooledEnergies, preset.mdLadder), counts);
-    const at::Tensor pooledWeights = mbar.logWeights(pooledEnergies / (OpenMMEnergy::BOLTZMANN * temperature));
+    // Every rung's first 90% for training, its last 10% held out (the pipeline's split).
+    const alanine::TrainingSet rung = alanine::heldOutSplit(remd.rungs.front().x, plan.validationFraction);
+    const alanine::TrainingSet pooled = alanine::pooledRungs(remd.rungs, preset.mdLadder, plan.validationFraction);
+    const at::Tensor& test = rung.validation;
     std::printf("MBAR over %lld frames: Kish ESS of the pooled frames at %.0f K %.0f (the 300 K rung alone: %lld)\n",
-                (long long) pooledEnergies.size(0), temperature,
-                kishEffectiveSampleSize(pooledWeights) * (double) pooledEnergies.size(0), counts.front());
+                (long long) pooled.frames.size(0), temperature, pooled.effectiveFrames, (long long) rung.frames.size(0));
 
-    const std::vector<Variant> variants = {{"300 K rung", trainFrames.front(), at::Tensor()},
-                                           {"all rungs, MBAR weights", at::cat(trainFrames), pooledWeights}};
+    const std::vector<Variant> variants = {{"300 K rung", rung}, {"all rungs, MBAR weights", pooled}};
     std::printf("\n%s flow, maximum likelihood at %.0f K\n", plan.flowType.c_str(), temperature);
     std::printf("%-26s %8s %10s %9s %10s %16s\n", "training data", "steps", "NLL test", "ESS/N", "ESS/N clip",
                 "dF_phi (kT)");
     for (const Variant& variant : variants) {
         // The same coordinates, normalisation and initial weights for both: made from the 300 K rung.
-        FlowModel model = FlowModel::createForMolecule(*molecule.system, trainFrames.front(), plan.flowType, plan.flow,
-                                                       temperature);
+        FlowModel model = FlowModel::createForMolecule(*molecule.system, variant.data.setupFrames, plan.flowType,
+                                                       plan.flow, temperature);
         TrainerOptions options;
         options.seed = plan.seed;
         options.numThreads = plan.threads;
         options.logInterval = 1000000;
         FlowTrainer trainer(model, options);
-        if (variant.logWeights.defined())
-            trainer.setData(variant.frames, temperature, variant.logWeights);
+        if (variant.data.logWeights.defined())
+            trainer.setData(variant.data.frames, temperature, variant.data.logWeights);
         else
-            trainer.setData(variant.frames, temperature);
+            trainer.setData(variant.data.frames, temperature);
         trainer.setValidationData(test);
         TrainingStage ml = TrainingStage::maximumLikelihood("ml", mlSteps, plan.batchSize, plan.learningRate,
                                                             plan.mlFinalLearningRate);

@@ -65,6 +65,48 @@ LadderRun doubleWellRun(const std::vector<double>& temperatures, int frames, std
     return {energy, x};
 }
 
+/** A periodic potential V(a) = 4 cos 2a + 3 sin a (kJ/mol, a in rad): wells at -pi/2 (deep) and pi/2, barriers at 0 and pi. */
+double torsionPotential(double a) { return 4 * std::cos(2 * a) + 3 * std::sin(a); }
+
+/** Exact dF = -ln(P(a > 0) / P(a < 0)) at T by the midpoint rule on [-pi, pi) (spectrally exact for a periodic integrand). */
+double exactTorsionDF(double temperature) {
+    const int n = 20000;
+    double positive = 0, negative = 0;
+    for (int i = 0; i < n; i++) {
+        const double a = -M_PI + (i + 0.5) * 2 * M_PI / n;
+        (a > 0 ? positive : negative) += std::exp(-torsionPotential(a) / (KB * temperature));
+    }
+    return -std::log(positive / negative);
+}
+
+/** Exact samples of V + the periodic umbrella bias around `center`, by rejection from a uniform angle. */
+class TorsionWindowSampler {
+public:
+    TorsionWindowSampler(double temperature, double center, double forceConstant)
+        : kT(KB * temperature), center(center), forceConstant(forceConstant) {
+        for (double a = -M_PI; a < M_PI; a += 1e-4)
+            lowest = std::min(lowest, energy(a));
+        lowest -= 1e-6;  // the grid's minimum may sit a little above the true one
+    }
+    double operator()(std::mt19937_64& random) const {
+        std::uniform_real_distribution<double> uniform(0.0, 1.0);
+        while (true) {
+            const double a = -M_PI + 2 * M_PI * uniform(random);
+            if (uniform(random) < std::exp(-(energy(a) - lowest) / kT))
+                return a;
+        }
+    }
+
+private:
+    double energy(double a) const {
+        // The bias written out here, independently of periodicUmbrellaBias.
+        double d = std::fmod(std::abs(a - center), 2 * M_PI);
+        d = std::min(d, 2 * M_PI - d);
+        return torsionPotential(a) + 0.5 * forceConstant * d * d;
+    }
+    double kT, center, forceConstant, lowest = INFINITY;
+};
+
 } // namespace
 
 TEST(MBAR, OneStateWeighsEverySampleEqually) {
@@ -154,6 +196,58 @@ TEST(MBAR, LadderErrorBarsCoverTheExactDoubleWellAnswer) {
     EXPECT_GT(exactDoubleWellDF(300) - exactDoubleWellDF(375), 0.3);
 }
 
+TEST(MBAR, PeriodicUmbrellaBiasWrapsTheAngle) {
+    // 0.5 k d^2 with d the shortest signed distance on the circle.
+    const at::Tensor angles = at::tensor({M_PI - 0.1, -M_PI + 0.1, 0.3, -2.0}, at::kDouble);
+    const at::Tensor bias = periodicUmbrellaBias(angles, -M_PI + 0.1, 10.0);
+    const double expected[] = {0.5 * 10 * 0.04, 0.0, 0.5 * 10 * std::pow(M_PI - 0.2, 2), 0.5 * 10 * std::pow(M_PI - 2.1, 2)};
+    for (int i = 0; i < 4; i++)
+        EXPECT_NEAR(bias[i].item<double>(), expected[i], 1e-12) << i;
+}
+
+TEST(MBAR, UmbrellaErrorBarsCoverTheExactTorsionAnswer) {
+    // 100 independent experiments, each two runs of 30 exact samples in 6
+    // windows on a periodic potential whose barriers (4.4 kT above the deep
+    // well) and 2.4 kT between the wells make P(a > 0) small; the bounds are
+    // the coverage probabilities +-3 binomial standard deviations, as above.
+    const double temperature = 300, forceConstant = 10;  // K, kJ/mol/rad^2: neighbouring windows overlap
+    std::vector<double> centers;
+    for (int k = 0; k < 6; k++)
+        centers.push_back(-M_PI + k * M_PI / 3);
+    const double exact = exactTorsionDF(temperature);
+    const int experiments = 100, frames = 30;
+    std::vector<TorsionWindowSampler> windows;
+    for (double center : centers)
+        windows.emplace_back(temperature, center, forceConstant);
+    std::mt19937_64 random(17);
+    int withinOne = 0, withinTwo = 0;
+    double meanZ = 0;
+    for (int e = 0; e < experiments; e++) {
+        std::vector<LadderRun> runs;
+        for (int r = 0; r < 2; r++) {
+            std::vector<double> values;
+            for (int f = 0; f < frames; f++)
+                for (int k = 0; k < 6; k++)
+                    values.push_back(windows[k](random));
+            const at::Tensor angle = at::tensor(values, at::kDouble).reshape({frames, 6});
+            runs.push_back({angle, angle});
+        }
+        const LadderEstimates estimates = umbrellaFreeEnergyDifferences(runs, centers, forceConstant, temperature, 10,
+                                                                         100, 2000 + e);
+        ASSERT_EQ(estimates.pooled.size(), 1u);
+        const double z = (estimates.pooled[0].value - exact) / estimates.pooled[0].error;
+        ASSERT_TRUE(std::isfinite(z));
+        withinOne += std::abs(z) <= 1.0;
+        withinTwo += std::abs(z) <= 1.96;
+        meanZ += z / experiments;
+    }
+    EXPECT_GE(withinOne, 54);
+    EXPECT_LE(withinOne, 82);
+    EXPECT_GE(withinTwo, 88);
+    EXPECT_LT(std::abs(meanZ), 0.35);
+    EXPECT_GT(exact, 1.5);  // the x > 0 well is rare enough for the check to mean something
+}
+
 TEST(MBAR, BadInputIsRefused) {
     at::Tensor u = at::zeros({2, 10}, at::kDouble);
     expectMessage([&] { MBAR(u, {5, 4}); }, "sum to 9");
@@ -167,4 +261,10 @@ TEST(MBAR, BadInputIsRefused) {
     expectMessage([&] { ladderFreeEnergyDifferences({run}, {300, 400, 500}, {300}); }, "[frames, 3]");
     expectMessage([&] { ladderFreeEnergyDifferences({run}, {300, 400}, {0}); }, "positive");
     expectMessage([&] { ladderFreeEnergyDifferences({run}, {300, 400}, {300}, 40); }, "fewer than 40 blocks");
+    expectMessage([&] { umbrellaFreeEnergyDifferences({run}, {0, 1, 2}, 10, 300); }, "[frames, 3]");
+    expectMessage([&] { umbrellaFreeEnergyDifferences({run}, {0, 1}, -1, 300); }, "force constant");
+    expectMessage([&] { umbrellaFreeEnergyDifferences({run}, {0, 1}, 10, 0); }, "temperature must be positive");
+    expectMessage([&] { umbrellaFreeEnergyDifferences({run}, {}, 10, 300); }, "at least one window");
+    expectMessage([&] { pooledFreeEnergyDifferences({run}, 2, 1, [](const at::Tensor& s) { return s.reshape({1, -1}); }); },
+                  "must be [3, samples]");
 }

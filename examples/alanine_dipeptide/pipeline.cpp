@@ -1,8 +1,8 @@
 // The alanine dipeptide pipeline (paper 001, Fig. 3), end to end:
-//   1. replica-exchange MD on 4 rungs from 300 to 600 K (training data at
-//      300 K; the 600 K rung for comparison);
+//   1. replica-exchange MD on 4 rungs from 300 to 600 K (training data: every
+//      rung, reweighted to 300 K by MBAR; the 300 and 600 K rungs for comparison);
 //   2. a flow (spline by default) trained at 300 K: maximum likelihood
-//      stopped early on held-out frames, then mixed ML + KL;
+//      stopped early on held-out 300 K frames, then mixed ML + KL;
 //   3. flow samples at both temperatures, and sampling at 300 K with
 //      LatentMetropolisIntegrator and TSFParallelTemperingIntegrator (300 ... 600 K);
 //   4. a results folder: series (CSV), trajectories (DCD), the flow, a JSON and
@@ -26,6 +26,7 @@
 #include <openmm/OpenMMException.h>
 #include <openmm/Platform.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <future>
@@ -159,30 +160,34 @@ private:
 
     /**
      * 1. Replica-exchange MD from 300 to 600 K, or the frames of an earlier
-     * run. The rungs at 300 K (the training data) and 600 K are kept.
+     * run. Every rung is kept (md<T>.csv, md<T>.dcd): the flow trains on all
+     * of them; the rungs at 300 K and 600 K are also the comparison.
      */
     void runMD() {
         const std::vector<double>& ladder = preset.mdLadder;
         std::printf("== 1. replica-exchange MD, %zu replicas %.0f ... %.0f K (%.1f ns each, 1 fs steps, exchanges "
                     "every %.1f ps)\n", ladder.size(), ladder.front(), ladder.back(), preset.mdSteps * 1e-6,
                     preset.mdInterval * 1e-3);
-        const std::string names[2] = {"md600", "md300"};
+        std::vector<std::string> names;
+        for (double temperature : ladder)
+            names.push_back(out + "/md" + std::to_string(std::lround(temperature)));
         const long long frames = preset.mdSteps / preset.mdInterval;
-        if (pathExists(out + "/md600.csv") && pathExists(out + "/md300.csv") && pathExists(out + "/md600.dcd")
-            && pathExists(out + "/md300.dcd") && pathExists(out + "/md.summary")) {
+        if (pathExists(out + "/md.summary")) {
+            // md.summary is written last: every rung's files must be there.
+            for (const std::string& name : names)
+                for (const char* extension : {".csv", ".dcd"})
+                    if (!pathExists(name + extension))
+                        throw UsageError("'" + out + "' has md.summary but no '" + name + extension + "': it belongs "
+                                         "to another run; use another --output or the same --preset");
             std::printf("  found in %s, reused\n", out.c_str());
-            for (int k = 0; k < 2; k++)
-                md[k] = reuseSeries(out + "/" + names[k] + ".csv", frames);
             summary.load(out + "/md.summary");  // the exchange statistics and CPU time of the run that made them
         } else {
-            ReplicaExchangeResult result = runReplicaExchangeMD(molecule, replicaExchangeOf(preset, 11),
-                                                                progressPrinter("replica-exchange MD"));
-            md[0] = result.rungs.back();
-            md[1] = result.rungs.front();
-            for (int k = 0; k < 2; k++) {
-                DcdWriter dcd(out + "/" + names[k] + ".dcd", molecule.system->getNumParticles(), preset.mdInterval);
-                dcd.write(md[k].x);
-                writeSeries(md[k], out + "/" + names[k] + ".csv");
+            const ReplicaExchangeResult result = runReplicaExchangeMD(molecule, replicaExchangeOf(preset, 11),
+                                                                      progressPrinter("replica-exchange MD"));
+            for (size_t k = 0; k < ladder.size(); k++) {
+                DcdWriter dcd(names[k] + ".dcd", molecule.system->getNumParticles(), preset.mdInterval);
+                dcd.write(result.rungs[k].x);
+                writeSeries(result.rungs[k], names[k] + ".csv");
             }
             const size_t mark = summary.mark();
             summary.list("md_temperatures", ladder);
@@ -191,9 +196,16 @@ private:
             summary.number("cpu_seconds_md", result.cpuSeconds);
             summary.saveSince(mark, out + "/md.summary");
         }
-        // Train on the frames as stored, so that a rerun that reuses them trains on the same data.
-        md[1].x = readDcd(out + "/md300.dcd", molecule.system->getNumParticles());
-        checkSameRun(out + "/md300.dcd", md[1].x.size(0), frames, "frames");
+        // Train on the frames and energies as stored, so that a rerun that reuses them trains on the same data.
+        rungs.clear();
+        for (const std::string& name : names) {
+            Samples rung = reuseSeries(name + ".csv", frames);
+            rung.x = readDcd(name + ".dcd", molecule.system->getNumParticles());
+            checkSameRun(name + ".dcd", rung.x.size(0), frames, "frames");
+            rungs.push_back(rung);
+        }
+        md[0] = rungs.back();
+        md[1] = rungs.front();
     }
 
     /** 2. The flow: given, found, or trained (resuming an interrupted training). */
@@ -213,17 +225,17 @@ private:
             const double cpuBegin = processCpuSeconds();
             model = std::make_unique<FlowModel>(trainWithLog());
             model->setMetadata("alanine dipeptide " + options.flowType + " flow, trained at "
-                               + std::to_string((int) preset.plan.temperature) + " K on "
-                               + std::to_string(md[1].x.size(0)) + " replica-exchange MD frames, preset "
-                               + options.preset);
+                               + std::to_string((int) preset.plan.temperature) + " K on replica-exchange MD ("
+                               + (preset.trainOnAllRungs ? "every rung, MBAR weights" : "the lowest rung")
+                               + "), preset " + options.preset);
             model->save(flowPath + ".part");
             if (std::rename((flowPath + ".part").c_str(), flowPath.c_str()) != 0)
                 throw OpenMM::OpenMMException("cannot rename '" + flowPath + ".part' to '" + flowPath + "'");
             std::remove((out + "/training.checkpoint").c_str());
             // A resumed training counts only what this run did.
-            const size_t mark = summary.mark();
-            summary.number("cpu_seconds_training", processCpuSeconds() - cpuBegin);
-            summary.saveSince(mark, out + "/training.summary");
+            trainingSummary.number("cpu_seconds_training", processCpuSeconds() - cpuBegin);
+            trainingSummary.saveSince(0, out + "/training.summary");
+            summary.load(out + "/training.summary");
         }
         summary.number("flow_parameters", (double) model->getFlow().getNumParameters());
     }
@@ -255,15 +267,35 @@ private:
         };
         alanine::TrainingPlan plan = preset.plan;
         plan.flowType = options.flowType;
-        return alanine::trainFlow(molecule, md[1].x, plan, checkpointPath, progress, resumed);
+        const TrainingSet data = preset.trainOnAllRungs
+                                     ? pooledRungs(rungs, preset.mdLadder, plan.validationFraction)
+                                     : heldOutSplit(rungs.front().x, plan.validationFraction);
+        const std::string source = preset.trainOnAllRungs
+                                       ? "all " + std::to_string(rungs.size()) + " replica-exchange rungs, MBAR weights"
+                                       : "the " + std::to_string((int) plan.temperature) + " K replica-exchange rung";
+        std::printf("  training data: %s, %lld frames (%.0f effective at %.0f K), %lld held out\n", source.c_str(),
+                    (long long) data.frames.size(0), data.effectiveFrames, plan.temperature,
+                    (long long) data.validation.size(0));
+        trainingSummary.text("training_data", source);
+        trainingSummary.number("training_frames", (double) data.frames.size(0));
+        trainingSummary.number("training_effective_frames", data.effectiveFrames);
+        return alanine::trainFlow(molecule, data, plan, checkpointPath, progress, resumed);
     }
 
-    /** 3a. Flow samples at both temperatures, with importance weights. */
+    /**
+     * 3a. Flow samples at both temperatures, with importance weights. The
+     * Kish ESS of one set moves by a factor of a few from seed to seed
+     * (heavy-tailed weights), so four more sets at 300 K give its spread.
+     */
     void sampleFlow() {
         flow600 = alanine::sampleFlow(molecule, *model, HOT, preset.flowSamples, 21);
         flow300 = alanine::sampleFlow(molecule, *model, COLD, preset.flowSamples, 22);
         writeSeries(flow600, out + "/flow600.csv");
         writeSeries(flow300, out + "/flow300.csv");
+        flow300EssSets = {kishEffectiveSampleSize(flow300.logWeight)};
+        for (int seed = 1; seed <= 4; seed++)
+            flow300EssSets.push_back(
+                kishEffectiveSampleSize(alanine::sampleFlow(molecule, *model, COLD, preset.flowSamples, seed).logWeight));
     }
 
     /**
@@ -349,6 +381,10 @@ private:
         summary.number("flow600_ess_clipped", kishEffectiveSampleSize(flow600.logWeight, 1e-4));
         summary.number("flow300_ess", kishEffectiveSampleSize(flow300.logWeight));
         summary.number("flow300_ess_clipped", kishEffectiveSampleSize(flow300.logWeight, 1e-4));
+        summary.list("flow300_ess_sets", flow300EssSets);
+        std::vector<double> sorted = flow300EssSets;
+        std::sort(sorted.begin(), sorted.end());
+        summary.number("flow300_ess_median", sorted[sorted.size() / 2]);
         // dF_phi of every method, with the temperature it estimates.
         std::vector<std::tuple<std::string, double, Estimate>> dF = {
             {"md600", 600.0, phiFreeEnergyDifference(md[0].phi)},
@@ -457,8 +493,11 @@ private:
     std::unique_ptr<FlowModel> model;
     Summary summary;
     std::map<std::string, double> seconds;  // wall seconds per stage
-    Samples md[2];                          // replica-exchange rungs at 600 K and 300 K
+    Summary trainingSummary;                // what the training stage adds (training.summary)
+    std::vector<Samples> rungs;             // replica-exchange MD, per rung of preset.mdLadder
+    Samples md[2];                          // its rungs at 600 K and 300 K
     Samples flow600, flow300, chain, pt;
+    std::vector<double> flow300EssSets;     // Kish ESS/N of five independent sets of flow samples at 300 K
 };
 
 } // namespace

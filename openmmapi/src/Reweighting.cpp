@@ -167,25 +167,27 @@ struct Block {
 };
 
 /** dF at every target and P(c > 0), by MBAR over the frames of `blocks`. */
-std::pair<std::vector<double>, std::vector<double>> estimateFromBlocks(const std::vector<LadderRun>& runs,
-                                                                      const std::vector<double>& temperatures,
-                                                                      const std::vector<double>& targets,
+std::pair<std::vector<double>, std::vector<double>> estimateFromBlocks(const std::vector<LadderRun>& runs, int numStates,
+                                                                      int numTargets, const ReducedEnergies& reduced,
                                                                       const std::vector<Block>& blocks) {
-    const int K = (int) temperatures.size();
-    std::vector<at::Tensor> energyParts, coordinateParts;
+    std::vector<at::Tensor> stateParts, coordinateParts;
     long long frames = 0;
     for (const Block& b : blocks) {
-        // Rung-major order: the samples of state k are those of column k.
-        energyParts.push_back(runs[b.run].energy.narrow(0, b.begin, b.end - b.begin));
+        // State-major order: the samples of state k are those of column k.
+        stateParts.push_back(runs[b.run].energy.narrow(0, b.begin, b.end - b.begin));
         coordinateParts.push_back(runs[b.run].coordinate.narrow(0, b.begin, b.end - b.begin));
         frames += b.end - b.begin;
     }
-    at::Tensor energy = at::cat(energyParts).t().contiguous().reshape({-1});
-    at::Tensor positive = (at::cat(coordinateParts).t().contiguous().reshape({-1}) > 0);
-    MBAR mbar(reducedEnergiesAtTemperatures(energy, temperatures), std::vector<long long>(K, frames));
+    const at::Tensor state = at::cat(stateParts).t().contiguous().reshape({-1});
+    const at::Tensor positive = (at::cat(coordinateParts).t().contiguous().reshape({-1}) > 0);
+    const at::Tensor u = reduced(state);
+    if (u.dim() != 2 || u.size(0) != numStates + numTargets || u.size(1) != state.size(0))
+        throw OpenMMException("pooledFreeEnergyDifferences: the reduced energies must be [" +
+                              std::to_string(numStates + numTargets) + ", samples]");
+    MBAR mbar(u.narrow(0, 0, numStates), std::vector<long long>(numStates, frames));
     std::vector<double> dF, fraction;
-    for (double t : targets) {
-        at::Tensor w = at::exp(mbar.logWeights(reducedEnergiesAtTemperatures(energy, {t}).reshape({-1})));
+    for (int t = 0; t < numTargets; t++) {
+        at::Tensor w = at::exp(mbar.logWeights(u[numStates + t]));
         double p = w.masked_select(positive).sum().item<double>();
         double q = w.masked_select(positive.logical_not()).sum().item<double>();
         dF.push_back(-std::log(p / q));
@@ -209,24 +211,63 @@ double standardDeviation(const std::vector<double>& values) {
 LadderEstimates ladderFreeEnergyDifferences(const std::vector<LadderRun>& runs, const std::vector<double>& temperatures,
                                             const std::vector<double>& targets, int blocks, int resamples,
                                             uint64_t seed) {
-    const int64_t K = (int64_t) temperatures.size();
-    if (runs.empty() || K == 0 || targets.empty())
+    if (temperatures.empty() || targets.empty())
         throw OpenMMException("ladderFreeEnergyDifferences: need runs, temperatures and targets");
-    if (blocks < 2 || resamples < 2)
-        throw OpenMMException("ladderFreeEnergyDifferences: need at least 2 blocks and 2 bootstrap resamples");
     for (double t : targets)
         if (!(t > 0) || !std::isfinite(t))
             throw OpenMMException("ladderFreeEnergyDifferences: target temperatures must be positive");
+    std::vector<double> all = temperatures;
+    all.insert(all.end(), targets.begin(), targets.end());
+    return pooledFreeEnergyDifferences(
+        runs, (int) temperatures.size(), (int) targets.size(),
+        [&](const at::Tensor& energy) { return reducedEnergiesAtTemperatures(energy, all); }, blocks, resamples, seed);
+}
+
+at::Tensor periodicUmbrellaBias(const at::Tensor& angles, double center, double forceConstant) {
+    // The difference wrapped into [-pi, pi): the bias is periodic like the angle.
+    const at::Tensor d = at::remainder(angles - center + M_PI, 2 * M_PI) - M_PI;
+    return 0.5 * forceConstant * d * d;
+}
+
+LadderEstimates umbrellaFreeEnergyDifferences(const std::vector<LadderRun>& runs, const std::vector<double>& centers,
+                                              double forceConstant, double temperature, int blocks, int resamples,
+                                              uint64_t seed) {
+    if (centers.empty())
+        throw OpenMMException("umbrellaFreeEnergyDifferences: need at least one window");
+    if (!(forceConstant >= 0) || !std::isfinite(forceConstant))
+        throw OpenMMException("umbrellaFreeEnergyDifferences: the force constant must be finite and non-negative");
+    if (!(temperature > 0) || !std::isfinite(temperature))
+        throw OpenMMException("umbrellaFreeEnergyDifferences: the temperature must be positive and finite");
+    const double beta = 1.0 / (OpenMMEnergy::BOLTZMANN * temperature);
+    return pooledFreeEnergyDifferences(
+        runs, (int) centers.size(), 1,
+        [&](const at::Tensor& angles) {
+            std::vector<at::Tensor> rows;
+            for (double center : centers)
+                rows.push_back(beta * periodicUmbrellaBias(angles, center, forceConstant));
+            rows.push_back(at::zeros_like(angles));  // the target: no bias
+            return at::stack(rows);
+        },
+        blocks, resamples, seed);
+}
+
+LadderEstimates pooledFreeEnergyDifferences(const std::vector<LadderRun>& runs, int numStates, int numTargets,
+                                            const ReducedEnergies& reduced, int blocks, int resamples, uint64_t seed) {
+    const int64_t K = numStates;
+    if (runs.empty() || K <= 0 || numTargets <= 0)
+        throw OpenMMException("pooledFreeEnergyDifferences: need runs, states and targets");
+    if (blocks < 2 || resamples < 2)
+        throw OpenMMException("pooledFreeEnergyDifferences: need at least 2 blocks and 2 bootstrap resamples");
     std::vector<Block> all;
     std::vector<std::vector<Block>> perRunBlocks;
     for (size_t r = 0; r < runs.size(); r++) {
         const LadderRun& run = runs[r];
         if (run.energy.dim() != 2 || run.energy.size(1) != K || !run.coordinate.sizes().equals(run.energy.sizes()))
-            throw OpenMMException("ladderFreeEnergyDifferences: run " + std::to_string(r) +
+            throw OpenMMException("pooledFreeEnergyDifferences: run " + std::to_string(r) +
                                   ": energy and coordinate must both be [frames, " + std::to_string(K) + "]");
         const int64_t F = run.energy.size(0);
         if (F < blocks)
-            throw OpenMMException("ladderFreeEnergyDifferences: run " + std::to_string(r) + " has " +
+            throw OpenMMException("pooledFreeEnergyDifferences: run " + std::to_string(r) + " has " +
                                   std::to_string(F) + " frames, fewer than " + std::to_string(blocks) + " blocks");
         perRunBlocks.emplace_back();
         for (int b = 0; b < blocks; b++) {
@@ -235,9 +276,9 @@ LadderEstimates ladderFreeEnergyDifferences(const std::vector<LadderRun>& runs, 
             perRunBlocks.back().push_back(block);
         }
     }
-    const size_t T = targets.size();
+    const size_t T = (size_t) numTargets;
     LadderEstimates result;
-    auto [pooled, fraction] = estimateFromBlocks(runs, temperatures, targets, all);
+    auto [pooled, fraction] = estimateFromBlocks(runs, numStates, numTargets, reduced, all);
     result.fractionPositive = fraction;
 
     std::mt19937_64 random(seed);
@@ -247,7 +288,7 @@ LadderEstimates ladderFreeEnergyDifferences(const std::vector<LadderRun>& runs, 
         std::vector<Block> drawn;
         for (size_t i = 0; i < all.size(); i++)
             drawn.push_back(all[pick(random)]);
-        std::vector<double> dF = estimateFromBlocks(runs, temperatures, targets, drawn).first;
+        std::vector<double> dF = estimateFromBlocks(runs, numStates, numTargets, reduced, drawn).first;
         for (size_t t = 0; t < T; t++)
             copies[t].push_back(dF[t]);
     }
@@ -257,7 +298,7 @@ LadderEstimates ladderFreeEnergyDifferences(const std::vector<LadderRun>& runs, 
                                                    : std::numeric_limits<double>::infinity()});
     }
     for (const std::vector<Block>& own : perRunBlocks)
-        result.perRun.push_back(estimateFromBlocks(runs, temperatures, targets, own).first);
+        result.perRun.push_back(estimateFromBlocks(runs, numStates, numTargets, reduced, own).first);
     for (size_t t = 0; t < T; t++) {
         std::vector<double> values;
         for (const std::vector<double>& run : result.perRun)

@@ -1,7 +1,8 @@
 // The alanine dipeptide pipeline as a user runs it: a smoke run, a rerun that
 // reuses every finished stage, an interrupted training that resumes from its
 // checkpoint and keeps its log, and user mistakes answered by one clear line
-// and an exit code.
+// and an exit code; and a short run of the reference program's umbrella
+// sampling.
 
 #include "AlanineDipeptide.h"
 #include "ProgramRun.h"
@@ -49,7 +50,14 @@ void copyFile(const std::string& from, const std::string& to) {
     std::ofstream(to, std::ios::binary) << fileContents(from);
 }
 
-const char* const MD_FILES[] = {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd", "md.summary"};
+/** The files of a preset's MD stage: md<T>.csv and md<T>.dcd of every rung, and md.summary. */
+std::vector<std::string> mdFiles(const std::string& preset) {
+    std::vector<std::string> files = {"md.summary"};
+    for (double temperature : alanine::presetNamed(preset).mdLadder)
+        for (const char* extension : {".csv", ".dcd"})
+            files.push_back("md" + std::to_string(std::lround(temperature)) + extension);
+    return files;
+}
 
 /** A smoke run's folder, made once per test program. */
 const std::string& smokeRun() {
@@ -103,15 +111,23 @@ TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
     std::string folder = temporaryPath("_pipeline") + "/results";  // a nested folder that does not exist yet
     PipelineRun first = runPipeline("--preset smoke --output " + folder);
     ASSERT_EQ(first.status, 0) << first.output << first.errors;
-    for (const char* file : {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd", "flow.bgflow", "training.csv",
-                             "flow600.csv", "flow300.csv", "mcmc300.csv", "pt300.csv", "summary.json", "summary.txt",
-                             "ramachandran.png", "phi_histograms.png", "energy_histograms.png"})
+    std::vector<std::string> files = mdFiles("smoke");  // every rung: md300, md424, md600
+    files.insert(files.end(), {"flow.bgflow", "training.csv", "flow600.csv", "flow300.csv", "mcmc300.csv", "pt300.csv",
+                               "summary.json", "summary.txt", "ramachandran.png", "phi_histograms.png",
+                               "energy_histograms.png"});
+    for (const std::string& file : files)
         EXPECT_TRUE(fileExists(folder + "/" + file)) << file;
     std::string summary = fileContents(folder + "/summary.json");
     for (const char* key : {"dF_phi_md300", "dF_phi_pt300", "pt_exchange_acceptance", "mcmc_random_walk_acceptance",
-                            "flow300_ess", "rama_kl_pt300_vs_md300", "seconds_training", "md_exchange_acceptance",
+                            "flow300_ess", "flow300_ess_sets", "flow300_ess_median", "rama_kl_pt300_vs_md300", "seconds_training", "md_exchange_acceptance",
                             "dF_alpha_L_mcmc300", "dF_alpha_R_pt300", "dF_C7eq_beta_flow300_reweighted"})
         EXPECT_NE(summary.find(key), std::string::npos) << key;
+    // The flow trains on every rung's first 90%, reweighted to 300 K by MBAR: fewer effective frames than frames.
+    const double frames = jsonNumber(summary, "training_frames"), effective = jsonNumber(summary, "training_effective_frames");
+    const double rung = 0.9 * (double) (alanine::presetNamed("smoke").mdSteps / alanine::presetNamed("smoke").mdInterval);
+    EXPECT_EQ(frames, 3 * rung) << summary;
+    EXPECT_TRUE(effective > 0 && effective < frames) << summary;
+    EXPECT_NE(summary.find("\"training_data\": \"all 3 replica-exchange rungs, MBAR weights\""), std::string::npos);
     std::string flow = fileContents(folder + "/flow.bgflow");
 
     PipelineRun second = runPipeline("--preset smoke --no-plots --output " + folder);
@@ -133,7 +149,7 @@ TEST(Pipeline, TrainsATSFAndRefusesAFolderOfAnotherFlowType) {
     EXPECT_EQ(FlowModel::load(smokeRun() + "/flow.bgflow").getFlow().getTypeName(), "spline");
     const std::string folder = temporaryPath("_tsf");
     ASSERT_EQ(mkdir(folder.c_str(), 0755), 0);
-    for (const char* name : MD_FILES)
+    for (const std::string& name : mdFiles("smoke"))
         copyFile(smokeRun() + "/" + name, folder + "/" + name);
     PipelineRun run = runPipeline("--preset smoke --no-plots --flow-type tsf --output " + folder);
     ASSERT_EQ(run.status, 0) << run.output << run.errors;
@@ -150,8 +166,9 @@ TEST(Pipeline, TrainsATSFAndRefusesAFolderOfAnotherFlowType) {
 TEST(Pipeline, ComparesEveryEstimateWithTheReference) {
     const std::string folder = temporaryPath("_reference");
     ASSERT_EQ(mkdir(folder.c_str(), 0755), 0);
-    for (const char* name : {"md600.csv", "md300.csv", "md600.dcd", "md300.dcd", "md.summary", "flow.bgflow",
-                             "training.csv"})
+    std::vector<std::string> files = mdFiles("smoke");
+    files.insert(files.end(), {"flow.bgflow", "training.csv"});
+    for (const std::string& name : files)
         copyFile(smokeRun() + "/" + name, folder + "/" + name);
     const std::string reference = folder + "/reference.json";
     std::ofstream(reference) << "{\n  \"estimates\": [\n"
@@ -215,7 +232,7 @@ TEST(Pipeline, InterruptedTrainingResumesAndKeepsItsLog) {
     // before the checkpoint and two from after it (made again on resuming).
     const std::string folder = temporaryPath("_interrupted");
     ASSERT_EQ(mkdir(folder.c_str(), 0755), 0);
-    for (const char* name : MD_FILES)
+    for (const std::string& name : mdFiles("smoke"))
         copyFile(smokeRun() + "/" + name, folder + "/" + name);
     const alanine::Molecule molecule = alanine::loadMolecule(BG_DATA_DIR);
     const alanine::TrainingPlan plan = alanine::presetNamed("smoke").plan;
@@ -268,10 +285,15 @@ TEST(Pipeline, UserMistakesGetOneClearLineAndAnExitCode) {
     // A results folder whose MD series have fewer frames than --preset long makes.
     const std::string otherPreset = temporaryPath("_other_preset");
     mkdir(otherPreset.c_str(), 0755);
-    for (const char* name : {"md600", "md300"})
-        std::ofstream(otherPreset + "/" + name + ".csv") << "phi,psi,energy\n-1.5,1.2,3.0\n-1.4,1.1,4.0\n";
-    for (const char* name : {"md600.dcd", "md300.dcd", "md.summary"})
-        std::ofstream(otherPreset + "/" + name) << "";
+    for (const std::string& name : mdFiles("long"))
+        std::ofstream(otherPreset + "/" + name)
+            << (name.find(".csv") != std::string::npos ? "phi,psi,energy\n-1.5,1.2,3.0\n-1.4,1.1,4.0\n" : "");
+    // An MD stage that lacks a rung's files (made by an earlier version, which kept two rungs).
+    const std::string twoRungs = temporaryPath("_two_rungs");
+    mkdir(twoRungs.c_str(), 0755);
+    for (const std::string& name : mdFiles("smoke"))
+        if (name.find("md424") == std::string::npos)
+            copyFile(smokeRun() + "/" + name, twoRungs + "/" + name);
     const std::vector<Case> cases = {
         {"--frobnicate", 2, "unknown option '--frobnicate'"},
         {"--preset huge", 2, "unknown preset 'huge'"},
@@ -281,6 +303,7 @@ TEST(Pipeline, UserMistakesGetOneClearLineAndAnExitCode) {
         {"--output /proc/not-here", 2, "cannot create the output folder"},
         {"--output " + aFile + "/results", 2, "cannot create the output folder"},
         {"--preset long --no-plots --output " + otherPreset, 2, "belongs to another run"},
+        {"--preset smoke --no-plots --output " + twoRungs, 2, "has md.summary but no '" + twoRungs + "/md424.csv'"},
         {"--preset smoke --data /nonexistent --output " + output, 1, "cannot open '/nonexistent/"},
         {"--preset smoke --no-plots --flow /nonexistent.bgflow --output " + output, 1, "cannot open '/nonexistent.bgflow'"},
         {"--preset smoke --no-plots --flow " + otherFlow + " --output " + output, 1, "made for another System"},
@@ -296,4 +319,34 @@ TEST(Pipeline, UserMistakesGetOneClearLineAndAnExitCode) {
     }
     // Inputs are checked before the results folder is made.
     EXPECT_FALSE(fileExists(output)) << output;
+}
+
+TEST(Reference, AShortUmbrellaRunWritesASummaryThePipelineReads) {
+    // 2 runs of 4 windows, 20 ps of frames each, at 300 K: the numbers mean
+    // nothing; the files, the reuse of finished runs and the summary's form do.
+    const std::string folder = temporaryPath("_umbrella");
+    const std::string arguments = "--method umbrella --runs 2 --windows 4 --ns 0.02 --temperatures 300 --output " + folder;
+    ProgramRun first = runProgram(BG_REFERENCE_EXECUTABLE, arguments);
+    ASSERT_EQ(first.status, 0) << first.output << first.errors;
+    EXPECT_TRUE(fileExists(folder + "/run_0_300K.csv") && fileExists(folder + "/run_1_300K.csv"));
+    EXPECT_NE(first.output.find("windows visited towards larger phi"), std::string::npos) << first.output;
+    EXPECT_NE(first.output.find("windows visited towards smaller phi"), std::string::npos) << first.output;
+    const std::vector<alanine::ReferenceEstimate> estimates = alanine::readReference(folder + "/summary.json");
+    EXPECT_EQ(estimates.size(), 4u);  // four regions at one temperature
+    for (const alanine::ReferenceEstimate& e : estimates)
+        EXPECT_EQ(e.temperature, 300.0) << e.region;
+    // A rerun reuses both runs; other settings in the same folder are refused.
+    ProgramRun again = runProgram(BG_REFERENCE_EXECUTABLE, arguments);
+    ASSERT_EQ(again.status, 0) << again.errors;
+    EXPECT_EQ(again.output.find("window 1/4 done"), std::string::npos) << again.output;
+    ProgramRun other = runProgram(BG_REFERENCE_EXECUTABLE,
+                                  "--method umbrella --runs 2 --windows 6 --ns 0.02 --temperatures 300 --output " + folder);
+    EXPECT_EQ(other.status, 2);
+    EXPECT_NE(other.errors.find("was made with other settings"), std::string::npos) << other.errors;
+    for (const std::string& bad : {std::string("--method metadynamics"), std::string("--method umbrella --windows 1"),
+                                   std::string("--method umbrella --temperatures 300,-5")}) {
+        ProgramRun run = runProgram(BG_REFERENCE_EXECUTABLE, bad + " --output " + folder);
+        EXPECT_EQ(run.status, 2) << bad << "\n" << run.errors;
+        EXPECT_EQ(occurrences(run.errors, "\n"), 1) << bad << "\n" << run.errors;
+    }
 }

@@ -1,6 +1,7 @@
 #include "AlanineDipeptide.h"
 
 #include "openmmbg/tools/DCDFile.h"
+#include "openmmbg/tools/Reweighting.h"
 #include "openmmbg/LatentMetropolisIntegrator.h"
 #include "openmmbg/OpenMMEnergy.h"
 #include "openmmbg/TSFParallelTemperingIntegrator.h"
@@ -541,15 +542,60 @@ Samples readSeries(const std::string& path) {
     return samples;
 }
 
+TrainingSet heldOutSplit(const at::Tensor& frames, double validationFraction) {
+    if (validationFraction < 0 || validationFraction >= 1)
+        throw OpenMMException("heldOutSplit: validationFraction must be in [0, 1)");
+    const int64_t held = (int64_t) std::floor(validationFraction * (double) frames.size(0));
+    TrainingSet data;
+    data.frames = frames.narrow(0, 0, frames.size(0) - held);
+    data.validation = frames.narrow(0, frames.size(0) - held, held);
+    data.setupFrames = data.frames;
+    data.effectiveFrames = (double) data.frames.size(0);
+    return data;
+}
+
+TrainingSet pooledRungs(const std::vector<Samples>& rungs, const std::vector<double>& temperatures,
+                        double validationFraction) {
+    if (rungs.empty() || rungs.size() != temperatures.size())
+        throw OpenMMException("pooledRungs: one temperature per rung needed, got " + std::to_string(rungs.size())
+                              + " rungs and " + std::to_string(temperatures.size()) + " temperatures");
+    std::vector<at::Tensor> frames, energies;
+    std::vector<long long> counts;
+    TrainingSet bottom;
+    for (size_t k = 0; k < rungs.size(); k++) {
+        if (!rungs[k].x.defined() || !rungs[k].energy.defined() || rungs[k].x.size(0) != rungs[k].energy.size(0))
+            throw OpenMMException("pooledRungs: rung " + std::to_string(k) + " needs positions and one energy per frame");
+        const TrainingSet split = heldOutSplit(rungs[k].x, validationFraction);
+        if (k == 0)
+            bottom = split;
+        frames.push_back(split.frames);
+        energies.push_back(rungs[k].energy.narrow(0, 0, split.frames.size(0)));
+        counts.push_back(split.frames.size(0));
+    }
+    const at::Tensor pooledEnergies = at::cat(energies);
+    const MBAR mbar(reducedEnergiesAtTemperatures(pooledEnergies, temperatures), counts);
+    TrainingSet data;
+    data.frames = at::cat(frames);
+    data.logWeights = mbar.logWeights(reducedEnergiesAtTemperatures(pooledEnergies, {temperatures.front()}).reshape({-1}));
+    data.validation = bottom.validation;
+    data.setupFrames = bottom.frames;
+    data.effectiveFrames = kishEffectiveSampleSize(data.logWeights) * (double) data.frames.size(0);
+    return data;
+}
+
 FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const TrainingPlan& plan,
                     const std::string& checkpointPath,
                     const std::function<void(const TrainingProgress&)>& progress,
                     const std::function<void(const FlowTrainer&)>& resumed) {
-    if (plan.validationFraction < 0 || plan.validationFraction >= 1)
-        throw OpenMMException("trainFlow: validationFraction must be in [0, 1)");
-    const int64_t held = (int64_t) std::floor(plan.validationFraction * (double) frames.size(0));
-    const at::Tensor training = frames.narrow(0, 0, frames.size(0) - held);
-    FlowModel model = FlowModel::createForMolecule(*molecule.system, training, plan.flowType, plan.flow, plan.temperature);
+    return trainFlow(molecule, heldOutSplit(frames, plan.validationFraction), plan, checkpointPath, progress, resumed);
+}
+
+FlowModel trainFlow(const Molecule& molecule, const TrainingSet& data, const TrainingPlan& plan,
+                    const std::string& checkpointPath,
+                    const std::function<void(const TrainingProgress&)>& progress,
+                    const std::function<void(const FlowTrainer&)>& resumed) {
+    FlowModel model =
+        FlowModel::createForMolecule(*molecule.system, data.setupFrames, plan.flowType, plan.flow, plan.temperature);
     TrainerOptions options;
     options.seed = plan.seed;
     options.numThreads = plan.threads;
@@ -563,9 +609,13 @@ FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const Tr
         if (resumed)
             resumed(trainer);
     }
-    trainer.setData(training, plan.temperature);
-    if (held > 0)
-        trainer.setValidationData(frames.narrow(0, frames.size(0) - held, held));
+    if (data.logWeights.defined())
+        trainer.setData(data.frames, plan.temperature, data.logWeights);
+    else
+        trainer.setData(data.frames, plan.temperature);
+    const bool validated = data.validation.defined() && data.validation.size(0) > 0;
+    if (validated)
+        trainer.setValidationData(data.validation);
     OpenMMEnergy::Options bridgeOptions;
     bridgeOptions.platform = "Reference";
     bridgeOptions.energyCut = plan.energyCut;
@@ -573,7 +623,7 @@ FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const Tr
 
     TrainingStage ml =
         TrainingStage::maximumLikelihood("ml", plan.mlSteps, plan.batchSize, plan.learningRate, plan.mlFinalLearningRate);
-    if (held > 0) {
+    if (validated) {
         ml.validationInterval = plan.validationInterval;
         ml.validationPatience = plan.validationPatience;
     }

@@ -158,13 +158,44 @@ struct TrainingPlan {
     int seed = 1;
 };
 
+/** The frames a flow is trained on. */
+struct TrainingSet {
+    at::Tensor frames;      // [F, N, 3] nm
+    at::Tensor logWeights;  // [F] importance log-weights at the training temperature; undefined: sampled at it
+    at::Tensor validation;  // [V, N, 3] nm sampled at the training temperature (early stopping); may be empty
+    // [S, N, 3] nm sampled at the training temperature: they choose the
+    // coordinates' z-matrix and normalisation (FlowModel::createForMolecule).
+    at::Tensor setupFrames;
+    double effectiveFrames = 0;  // Kish effective number of the training frames
+};
+
+/** Frames [F, N, 3] sampled at the training temperature; the last `validationFraction` of them held out. */
+TrainingSet heldOutSplit(const at::Tensor& frames, double validationFraction);
+
 /**
- * Trains a flow on frames [F, N, 3] sampled at plan.temperature: maximum
- * likelihood (with early stopping on the held-out last frames, see
- * TrainingPlan), then a mixed stage whose KL part uses the energy bridge.
- * With a checkpoint path the run resumes where an interrupted one stopped;
- * `resumed`, if set, is then called with the trainer as the checkpoint left it.
+ * Every rung of a replica-exchange run (rungs[k].x and .energy, at
+ * temperatures[k]), pooled and reweighted by MBAR to temperatures.front():
+ * each rung's first frames train, the last `validationFraction` of each is
+ * held out, and the held-out frames of rung 0 validate. The higher rungs
+ * add the crossings between basins that the lowest rung sees rarely
+ * (README: about 1.6 times the lowest rung's effective frames, a larger
+ * ESS of the flow trained on them).
  */
+TrainingSet pooledRungs(const std::vector<Samples>& rungs, const std::vector<double>& temperatures,
+                        double validationFraction);
+
+/**
+ * Trains a flow on `data` for plan.temperature: maximum likelihood (with
+ * early stopping on the validation frames, see TrainingPlan), then a mixed
+ * stage whose KL part uses the energy bridge. With a checkpoint path the run
+ * resumes where an interrupted one stopped; `resumed`, if set, is then called
+ * with the trainer as the checkpoint left it.
+ */
+FlowModel trainFlow(const Molecule& molecule, const TrainingSet& data, const TrainingPlan& plan,
+                    const std::string& checkpointPath, const std::function<void(const TrainingProgress&)>& progress,
+                    const std::function<void(const FlowTrainer&)>& resumed = nullptr);
+
+/** trainFlow on frames [F, N, 3] sampled at plan.temperature, held out by heldOutSplit(frames, plan.validationFraction). */
 FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const TrainingPlan& plan,
                     const std::string& checkpointPath, const std::function<void(const TrainingProgress&)>& progress,
                     const std::function<void(const FlowTrainer&)>& resumed = nullptr);
@@ -211,6 +242,7 @@ struct Preset {
     int mdInterval = 100;    // steps between frames (and exchange rounds)
     long long mdEquilibrationSteps = 20000;  // per replica, before the first frame
     std::vector<double> mdLadder;  // K: the pipeline's replica-exchange MD, from plan.temperature up
+    bool trainOnAllRungs = true;   // train on every rung reweighted by MBAR (pooledRungs), else on the lowest
     TrainingPlan plan;
     int flowSamples = 0;
     ChainOptions chain;      // LatentMetropolisIntegrator

@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace OpenMMBG {
@@ -52,12 +53,16 @@ private:
 at::Tensor reducedEnergiesAtTemperatures(const at::Tensor& energies, const std::vector<double>& temperatures);
 
 /**
- * One run of a temperature ladder (replica exchange or independent chains):
- * frame f holds the configuration at every rung k. Frames follow each other
- * in time; the rungs of one frame are correlated by exchanges.
+ * One run of K states sampled side by side (the rungs of a temperature
+ * ladder, by replica exchange or independent chains; umbrella windows):
+ * frame f holds a configuration of every state k. Frames follow each other
+ * in time; the states of one frame may be correlated (by exchanges).
  */
 struct LadderRun {
-    at::Tensor energy;      // [F, K] potential energy, kJ/mol
+    // [F, K] what the states' reduced energies are functions of: the
+    // potential energy (kJ/mol) on a temperature ladder, the restrained
+    // angle (rad) for umbrella windows.
+    at::Tensor energy;
     at::Tensor coordinate;  // [F, K] the coordinate whose sign defines the two states (e.g. phi, rad)
 };
 
@@ -86,6 +91,36 @@ LadderEstimates ladderFreeEnergyDifferences(const std::vector<LadderRun>& runs,
                                             const std::vector<double>& temperatures,
                                             const std::vector<double>& targets, int blocks = 20,
                                             int resamples = 200, uint64_t seed = 1);
+
+/**
+ * Reduced energies [K + T, N] of N pooled samples from their LadderRun
+ * `energy` values [N]: rows 0 ... K-1 in the K sampled states, rows K ...
+ * K+T-1 in the T target states.
+ */
+using ReducedEnergies = std::function<at::Tensor(const at::Tensor& stateVariable)>;
+
+/**
+ * The estimator behind ladderFreeEnergyDifferences for any K sampled states
+ * and T targets whose reduced energies `reduced` gives: dF at every target
+ * by MBAR, with the same block bootstrap and run spread.
+ */
+LadderEstimates pooledFreeEnergyDifferences(const std::vector<LadderRun>& runs, int numStates, int numTargets,
+                                            const ReducedEnergies& reduced, int blocks = 20, int resamples = 200,
+                                            uint64_t seed = 1);
+
+/** 0.5 k d^2 (kJ/mol) with d = angle - center wrapped into [-pi, pi): a harmonic restraint on a periodic angle (rad). */
+at::Tensor periodicUmbrellaBias(const at::Tensor& angles, double center, double forceConstant);
+
+/**
+ * Umbrella sampling on a periodic angle at `temperature` (K): state k
+ * samples exp(-(U + periodicUmbrellaBias(angle, centers[k], forceConstant)) / kT)
+ * (kJ/mol/rad^2), and each run's `energy` holds the restrained angle (rad)
+ * of every frame. dF = -ln(P(c > 0) / P(c < 0)) of the unbiased
+ * distribution (one target), by MBAR over every window.
+ */
+LadderEstimates umbrellaFreeEnergyDifferences(const std::vector<LadderRun>& runs, const std::vector<double>& centers,
+                                              double forceConstant, double temperature, int blocks = 20,
+                                              int resamples = 200, uint64_t seed = 1);
 
 } // namespace OpenMMBG
 
