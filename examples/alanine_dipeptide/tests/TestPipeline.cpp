@@ -107,6 +107,32 @@ TEST(Workflow, ReplicaExchangeInWorkerProcessesIsTheSameRun) {
     }
 }
 
+TEST(Workflow, PooledRungsWeighEveryFrameByMBARAtTheLowestRung) {
+    // Two rungs of 20 frames: at 300 K with energies 0, at 600 K with energies
+    // 1000 kJ/mol, frames that 300 K weighs next to nothing (the Boltzmann
+    // factors' ratio between the temperatures is exp(-200)). Frames are marked
+    // by their index, so the order of frames and weights can be checked.
+    const int64_t frames = 20, atoms = 3;
+    std::vector<alanine::Samples> rungs(2);
+    for (int k = 0; k < 2; k++) {
+        rungs[k].x = (at::arange(frames, at::kDouble) + 100 * k).reshape({frames, 1, 1}).expand({frames, atoms, 3}).contiguous();
+        rungs[k].energy = at::full({frames}, k == 0 ? 0.0 : 1000.0, at::kDouble);
+    }
+    const alanine::TrainingSet data = alanine::pooledRungs(rungs, {300.0, 600.0}, 0.1);
+    ASSERT_EQ(data.frames.size(0), 36);  // 18 of each rung train, 2 of each are held out
+    EXPECT_TRUE(at::equal(data.frames.narrow(0, 0, 18), rungs[0].x.narrow(0, 0, 18)));
+    EXPECT_TRUE(at::equal(data.frames.narrow(0, 18, 18), rungs[1].x.narrow(0, 0, 18)));
+    EXPECT_TRUE(at::equal(data.validation, rungs[0].x.narrow(0, 18, 2)));  // the lowest rung's last frames
+    EXPECT_TRUE(at::equal(data.setupFrames, rungs[0].x.narrow(0, 0, 18)));
+    for (int64_t i = 0; i < 18; i++) {
+        EXPECT_NEAR(data.logWeights[i].item<double>(), -std::log(18.0), 1e-9) << i;
+        EXPECT_LT(data.logWeights[18 + i].item<double>(), -100) << i;
+    }
+    EXPECT_NEAR(data.effectiveFrames, 18.0, 1e-6);
+    EXPECT_THROW(alanine::pooledRungs(rungs, {300.0}, 0.1), OpenMM::OpenMMException);  // one temperature per rung
+    EXPECT_THROW(alanine::heldOutSplit(rungs[0].x, 1.0), OpenMM::OpenMMException);
+}
+
 TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
     std::string folder = temporaryPath("_pipeline") + "/results";  // a nested folder that does not exist yet
     PipelineRun first = runPipeline("--preset smoke --output " + folder);
