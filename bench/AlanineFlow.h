@@ -40,11 +40,8 @@ inline TrainedFlow trainedFlow(const alanine::Molecule& molecule, const std::str
                 preset.plan.mlSteps, preset.plan.mixedSteps, preset.plan.temperature);
     std::fflush(stdout);
     double begin = cpuSeconds();
-    const std::vector<alanine::Samples> rungs =
-        alanine::runReplicaExchangeMD(molecule, alanine::replicaExchangeOf(preset, 11)).rungs;
-    const alanine::TrainingSet data =
-        preset.trainOnAllRungs ? alanine::pooledRungs(rungs, preset.mdLadder, preset.plan.validationFraction)
-                               : alanine::heldOutSplit(rungs.front().x, preset.plan.validationFraction);
+    const alanine::TrainingSet data = alanine::trainingSetOf(
+        preset, alanine::runReplicaExchangeMD(molecule, alanine::replicaExchangeOf(preset, 11)).rungs);
     flow.model = std::make_unique<FlowModel>(alanine::trainFlow(molecule, data, preset.plan, "", nullptr));
     flow.cpuSeconds = cpuSeconds() - begin;
     std::printf("flow: trained in %.0f CPU s (MD data included)\n", flow.cpuSeconds);

@@ -267,9 +267,7 @@ private:
         };
         alanine::TrainingPlan plan = preset.plan;
         plan.flowType = options.flowType;
-        const TrainingSet data = preset.trainOnAllRungs
-                                     ? pooledRungs(rungs, preset.mdLadder, plan.validationFraction)
-                                     : heldOutSplit(rungs.front().x, plan.validationFraction);
+        const TrainingSet data = trainingSetOf(preset, rungs);
         const std::string source = preset.trainOnAllRungs
                                        ? "all " + std::to_string(rungs.size()) + " replica-exchange rungs, MBAR weights"
                                        : "the " + std::to_string((int) plan.temperature) + " K replica-exchange rung";

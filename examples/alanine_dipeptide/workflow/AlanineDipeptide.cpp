@@ -740,6 +740,13 @@ Preset presetNamed(const std::string& name) {
     return p;
 }
 
+TrainingSet trainingSetOf(const Preset& preset, const std::vector<Samples>& rungs) {
+    if (rungs.empty())
+        throw OpenMMException("trainingSetOf: no replica-exchange rungs");
+    return preset.trainOnAllRungs ? pooledRungs(rungs, preset.mdLadder, preset.plan.validationFraction)
+                                  : heldOutSplit(rungs.front().x, preset.plan.validationFraction);
+}
+
 ReplicaExchangeOptions replicaExchangeOf(const Preset& preset, int seed) {
     ReplicaExchangeOptions options;
     options.temperatures = preset.mdLadder;

@@ -250,6 +250,13 @@ struct Preset {
     int replicas = 5;
 };
 
+/**
+ * The training data of a preset from its replica-exchange rungs (positions and
+ * energies, one per rung of preset.mdLadder): pooledRungs if
+ * preset.trainOnAllRungs, else heldOutSplit of the lowest rung.
+ */
+TrainingSet trainingSetOf(const Preset& preset, const std::vector<Samples>& rungs);
+
 /** The replica-exchange MD of a preset: its ladder, steps and frame interval, positions kept. */
 ReplicaExchangeOptions replicaExchangeOf(const Preset& preset, int seed);
 
