@@ -84,6 +84,13 @@ struct Estimate {
     double error;
 };
 
+/** dF_phi from independent chains (see independentChainsPhiFreeEnergyDifference). */
+struct ChainsEstimate {
+    Estimate estimate;
+    std::vector<double> perChain;
+    double agreement;
+};
+
 double kishEffectiveSampleSize(const at::Tensor& logWeights, double clipFraction = 0.0);
 double klEstimateFromLogWeights(const at::Tensor& logWeights);
 /** dF = -ln(P(phi > 0) / P(phi < 0)) in kT from a time series, error by block averaging. */
@@ -113,6 +120,28 @@ double ramachandranKL(const at::Tensor& referencePhi, const at::Tensor& referenc
 
 %inline %{
 namespace bgpy {
+/**
+ * dF = -ln(P(phi > 0) / P(phi < 0)) in kT from independent chains of equal
+ * length: `chains` is a sequence of phi series (rad). The error comes from
+ * the chains' spread (68.3% Student-t interval); `agreement` below 0.01
+ * says they disagree beyond their own block errors (`blocks` per chain).
+ */
+OpenMMBG::ChainsEstimate independentChainsPhiFreeEnergyDifference(PyObject* chains, int blocks = 20) {
+    if (!PySequence_Check(chains))
+        throw std::invalid_argument("independentChainsPhiFreeEnergyDifference: chains must be a sequence of arrays");
+    std::vector<at::Tensor> phi;
+    for (Py_ssize_t i = 0; i < PySequence_Size(chains); i++) {
+        PyObject* item = PySequence_GetItem(chains, i);
+        at::Tensor series;
+        const bool converted = bgpy::toTensor(item, nullptr, false, "each chain", &series);
+        Py_XDECREF(item);
+        if (!converted)
+            throw bgpy::PythonError::fetch();
+        phi.push_back(series);
+    }
+    return OpenMMBG::independentChainsPhiFreeEnergyDifference(phi, blocks);
+}
+
 /** Loads a System written by OpenMM's XmlSerializer. */
 OpenMM::System* loadSystemXml(const std::string& path) {
     return OpenMMBG::loadSystemXml(path).release();

@@ -7,6 +7,8 @@
 #include <openmm/OpenMMException.h>
 
 #include <cmath>
+#include <random>
+#include <vector>
 
 using namespace OpenMMBG;
 using namespace OpenMMBG::testing;
@@ -69,6 +71,113 @@ TEST(Metrics, PhiFreeEnergyDifference) {
     double expectedError = std::sqrt(0.25 * 0.75 / 100000) / (0.25 * 0.75);
     EXPECT_NEAR(dF.value, std::log(3.0), 4 * expectedError);
     EXPECT_NEAR(dF.error, expectedError, 0.4 * expectedError);
+}
+
+TEST(Metrics, StudentTAndChiSquareAgainstClosedForms) {
+    for (double p : {0.6, 0.841345, 0.975}) {
+        // dof 1 (Cauchy): t = tan(pi (p - 1/2)); dof 2: t = a sqrt(2 / (1 - a^2)), a = 2p - 1.
+        EXPECT_NEAR(studentTQuantile(p, 1), std::tan(M_PI * (p - 0.5)), 1e-7);
+        const double a = 2 * p - 1;
+        EXPECT_NEAR(studentTQuantile(p, 2), a * std::sqrt(2 / (1 - a * a)), 1e-7);
+    }
+    EXPECT_NEAR(studentTQuantile(0.841345, 100000), 1.0, 1e-4);  // the normal's one standard deviation
+    EXPECT_NEAR(studentTQuantile(0.5, 3), 0.0, 1e-12);
+    EXPECT_THROW(studentTQuantile(1.0, 3), OpenMM::OpenMMException);
+    EXPECT_THROW(studentTQuantile(0.7, 0), OpenMM::OpenMMException);
+    // Both branches of the incomplete gamma function (x below and above dof/2 + 1).
+    for (double x : {0.0, 0.3, 1.5, 4.0, 12.0, 60.0}) {
+        EXPECT_NEAR(chiSquareUpperTail(x, 1), std::erfc(std::sqrt(x / 2)), 1e-12) << x;
+        EXPECT_NEAR(chiSquareUpperTail(x, 2), std::exp(-x / 2), 1e-12) << x;
+        EXPECT_NEAR(chiSquareUpperTail(x, 4), std::exp(-x / 2) * (1 + x / 2), 1e-12) << x;
+    }
+    EXPECT_EQ(chiSquareUpperTail(INFINITY, 3), 0.0);
+}
+
+TEST(Metrics, IndependentChainsPhiFreeEnergyDifference) {
+    // Chains of 10 values with 2, 3 and 4 positive: f = 0.3, spread 0.1, two blocks each.
+    auto chain = [](int positive) {
+        std::vector<double> phi(10, -1.0);
+        for (int i = 0; i < positive; i++)
+            phi[2 * i] = 1.0;
+        return at::tensor(phi, at::kDouble);
+    };
+    const std::vector<at::Tensor> chains = {chain(2), chain(3), chain(4)};
+    const ChainsEstimate e = independentChainsPhiFreeEnergyDifference(chains, 2);
+    const double a = 2 * 0.841345 - 1, t2 = a * std::sqrt(2 / (1 - a * a));
+    EXPECT_NEAR(e.estimate.value, -std::log(0.3 / 0.7), 1e-12);
+    EXPECT_NEAR(e.estimate.error, t2 * std::sqrt(0.01 / 3) / (0.3 * 0.7), 1e-7);
+    ASSERT_EQ(e.perChain.size(), 3u);
+    EXPECT_NEAR(e.perChain[0], -std::log(0.2 / 0.8), 1e-12);
+    double chiSquare = 0;
+    for (int i = 0; i < 3; i++) {
+        const Estimate f = blockAverage((chains[i] > 0).to(at::kDouble), 2);
+        chiSquare += (f.value - 0.3) * (f.value - 0.3) / (f.error * f.error);
+    }
+    EXPECT_NEAR(e.agreement, chiSquareUpperTail(chiSquare, 2), 1e-12);
+    // A chain that never reaches phi > 0 has block error 0: it disagrees with the others outright.
+    const ChainsEstimate missed = independentChainsPhiFreeEnergyDifference({chain(0), chain(3), chain(4)}, 2);
+    EXPECT_EQ(missed.agreement, 0.0);
+    EXPECT_EQ(missed.perChain[0], INFINITY);
+    EXPECT_TRUE(std::isfinite(missed.estimate.value));
+    // No chain there: dF = +inf with an infinite error.
+    const ChainsEstimate none = independentChainsPhiFreeEnergyDifference({chain(0), chain(0)}, 2);
+    EXPECT_EQ(none.estimate.value, INFINITY);
+    EXPECT_EQ(none.estimate.error, INFINITY);
+    EXPECT_EQ(none.agreement, 1.0);
+    EXPECT_THROW(independentChainsPhiFreeEnergyDifference({chain(2)}, 2), OpenMM::OpenMMException);
+}
+
+/**
+ * Coverage on a double well that Metropolis chains cross about 13 times
+ * each: over 400 experiments of 4 chains (fixed seed), dF from the chains'
+ * spread lies within its error bar of the exact value in 68.3% of them
+ * within three binomial standard deviations, where block averages of the
+ * same frames cover clearly less (their blocks hold about one crossing).
+ */
+TEST(Metrics, IndependentChainsErrorBarsCoverADoubleWell) {
+    // V(x) = 5 (x^2 - 1)^2 + x / 2 in kT; exact P(x > 0) by Simpson's rule on [-3, 3].
+    auto potential = [](double x) { return 5 * (x * x - 1) * (x * x - 1) + 0.5 * x; };
+    double positive = 0, total = 0;
+    const int intervals = 600000;
+    for (int i = 0; i <= intervals; i++) {
+        const double x = -3 + 6.0 * i / intervals;
+        const double w = (i == 0 || i == intervals ? 1 : i % 2 == 1 ? 4 : 2) * std::exp(-potential(x));
+        total += w;
+        positive += x > 0 ? w : 0;
+    }
+    const double exact = -std::log(positive / (total - positive));
+    std::mt19937_64 random(2024);
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    auto runChain = [&](int steps) {
+        double x = -1, u = potential(x);
+        std::vector<double> series;
+        for (int i = 0; i < 1000 + steps; i++) {  // 1000 steps of burn-in from the lower well's bottom
+            const double y = x + 0.6 * (2 * uniform(random) - 1), uy = potential(y);
+            if (uniform(random) < std::exp(std::min(0.0, u - uy))) {
+                x = y;
+                u = uy;
+            }
+            if (i >= 1000)
+                series.push_back(x);
+        }
+        return at::tensor(series, at::kDouble);
+    };
+    const int experiments = 400, chains = 4;
+    int chainsCovered = 0, blocksCovered = 0;
+    for (int e = 0; e < experiments; e++) {
+        std::vector<at::Tensor> series;
+        for (int c = 0; c < chains; c++)
+            series.push_back(runChain(5000));
+        const Estimate fromChains = independentChainsPhiFreeEnergyDifference(series).estimate;
+        const Estimate fromBlocks = phiFreeEnergyDifference(at::cat(series));
+        chainsCovered += std::abs(fromChains.value - exact) <= fromChains.error;
+        blocksCovered += std::abs(fromBlocks.value - exact) <= fromBlocks.error;
+    }
+    const double nominal = 0.682689, tolerance = 3 * std::sqrt(nominal * (1 - nominal) / experiments);
+    EXPECT_NEAR((double) chainsCovered / experiments, nominal, tolerance);
+    EXPECT_LT((double) blocksCovered / experiments, nominal - tolerance);
+    std::printf("coverage of 68.3%% error bars over %d experiments: independent chains %.3f, block averages %.3f\n",
+                experiments, (double) chainsCovered / experiments, (double) blocksCovered / experiments);
 }
 
 TEST(Metrics, WeightedPhiFreeEnergyDifference) {

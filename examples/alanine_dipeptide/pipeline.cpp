@@ -302,25 +302,47 @@ private:
      * entries to the stage's own Summary) and saved. The fragment is added to
      * the run's summary afterwards (runChains), so that stages may run at once.
      */
-    Samples samplingStage(const std::string& name, const std::string& label, long long expectedRows,
-                          const std::function<Samples(Summary&)>& run) {
+    Samples samplingStage(const std::string& name, const std::string& label, const ChainOptions& chainOptions,
+                          const std::string& chainsKey, const std::function<Samples(Summary&)>& run) {
         const std::string series = out + "/" + name + ".csv", fragment = out + "/" + name + ".summary";
         if (pathExists(series) && pathExists(fragment)) {
             std::printf("  %s found, reused\n", label.c_str());
-            return reuseSeries(series, expectedRows);
+            return reuseSeries(series, recordedSamples(chainOptions));
         }
         Summary stage;
+        stage.number(chainsKey, chainOptions.chains);
         Samples samples = run(stage);
         writeSeries(samples, series);
         stage.saveSince(0, fragment);
         return samples;
     }
 
-    /** Energy evaluations, phi-sign changes per 1000 of them, and sampling seconds of a chain. */
-    static void recordCost(Summary& stage, const std::string& prefix, const ChainResult& result) {
+    /**
+     * A sampling stage's series of an earlier run holds its chains one after
+     * the other: it is refused (before any stage runs) if their number is
+     * not this preset's (runs before independent chains recorded none: one).
+     */
+    void refuseOtherChains(const std::string& name, const ChainOptions& chainOptions, const std::string& chainsKey) const {
+        const std::string fragment = out + "/" + name + ".summary";
+        if (!pathExists(out + "/" + name + ".csv") || !pathExists(fragment))
+            return;
+        Summary earlier;
+        earlier.load(fragment);
+        const std::string found = earlier.valueOf(chainsKey).empty() ? "1" : earlier.valueOf(chainsKey);
+        if (found != std::to_string(chainOptions.chains))
+            throw UsageError("'" + fragment + "' holds " + found + " chains where this preset runs "
+                             + std::to_string(chainOptions.chains)
+                             + ": it belongs to another run; use another --output or the same --preset");
+    }
+
+    /** Energy evaluations, phi-sign changes (within each chain) per 1000 of them, and sampling seconds of chains. */
+    static void recordCost(Summary& stage, const std::string& prefix, const ChainResult& result, int chains) {
+        long long transitions = 0;
+        for (const at::Tensor& phi : result.samples.phi.chunk(chains))
+            transitions += phiTransitions(phi);
         stage.number(prefix + "_energy_evaluations", (double) result.energyEvaluations);
         stage.number(prefix + "_phi_transitions_per_1000_evaluations",
-                     1000.0 * phiTransitions(result.samples.phi) / (double) result.energyEvaluations);
+                     1000.0 * transitions / (double) result.energyEvaluations);
         stage.number(prefix + "_seconds_sampling", result.seconds);
     }
 
@@ -330,6 +352,8 @@ private:
      * own, so they give the same results as one after the other.
      */
     void runChains() {
+        refuseOtherChains("mcmc300", preset.chain, "mcmc_chains");
+        refuseOtherChains("pt300", preset.pt, "pt_chains");
         setComputeThreads(1);
         auto metropolis = std::async(std::launch::async, [this] { runMetropolis(); });
         auto tempering = std::async(std::launch::async, [this] { runParallelTempering(); });
@@ -339,10 +363,9 @@ private:
         summary.load(out + "/pt300.summary");
     }
 
-    /** 3b. LatentMetropolisIntegrator at 300 K. */
+    /** 3b. LatentMetropolisIntegrator at 300 K: preset.chain.chains independent chains. */
     void runMetropolis() {
-        chain = samplingStage("mcmc300", "Metropolis chain", preset.chain.steps / preset.chain.interval,
-                              [this](Summary& stage) {
+        chain = samplingStage("mcmc300", "Metropolis chains", preset.chain, "mcmc_chains", [this](Summary& stage) {
             ChainOptions chainOptions = preset.chain;
             chainOptions.seed = 31;
             ChainResult result =
@@ -350,14 +373,14 @@ private:
             stage.number("mcmc_random_walk_acceptance", result.acceptance[0]);
             stage.number("mcmc_independence_acceptance", result.independence[0]);
             stage.number("mcmc_latent_step_size", result.latentStepSize);
-            recordCost(stage, "mcmc", result);
+            recordCost(stage, "mcmc", result, chainOptions.chains);
             return result.samples;
         });
     }
 
-    /** 3c. TSFParallelTemperingIntegrator on a geometric ladder from 300 to 600 K. */
+    /** 3c. TSFParallelTemperingIntegrator on a geometric ladder from 300 to 600 K, preset.pt.chains independent runs. */
     void runParallelTempering() {
-        pt = samplingStage("pt300", "parallel tempering", preset.pt.steps / preset.pt.interval, [this](Summary& stage) {
+        pt = samplingStage("pt300", "parallel tempering", preset.pt, "pt_chains", [this](Summary& stage) {
             const std::vector<double> ladder = TSFParallelTemperingIntegrator::geometricLadder(COLD, HOT, preset.replicas);
             ChainOptions ptOptions = preset.pt;
             ptOptions.seed = 41;
@@ -368,7 +391,7 @@ private:
             stage.list("pt_independence_acceptance", result.independence);
             stage.list("pt_exchange_acceptance", result.exchangeAcceptance);
             stage.number("pt_round_trips", (double) result.roundTrips);
-            recordCost(stage, "pt", result);
+            recordCost(stage, "pt", result, ptOptions.chains);
             return result.samples;
         });
     }
@@ -391,8 +414,8 @@ private:
             {"flow600_reweighted", 600.0, weightedPhiFreeEnergyDifference(flow600.phi, flow600.logWeight)},
             {"flow300", 300.0, weightedPhiFreeEnergyDifference(flow300.phi)},
             {"flow300_reweighted", 300.0, weightedPhiFreeEnergyDifference(flow300.phi, flow300.logWeight)},
-            {"mcmc300", 300.0, phiFreeEnergyDifference(chain.phi)},
-            {"pt300", 300.0, phiFreeEnergyDifference(pt.phi)}};
+            {"mcmc300", 300.0, chainsEstimate("phi", "mcmc300", chain.phi, preset.chain.chains)},
+            {"pt300", 300.0, chainsEstimate("phi", "pt300", pt.phi, preset.pt.chains)}};
         for (const auto& [name, temperature, estimate] : dF)
             summary.estimate("dF_phi_" + name, estimate.value, estimate.error);
         const std::vector<ReferenceEstimate> reference = loadReference();
@@ -425,19 +448,40 @@ private:
      * C7eq/beta) for every method at 300 K, added to the summary.
      */
     Estimates basinEstimates(const RamachandranRegion& region) {
-        const std::vector<std::tuple<std::string, const Samples*, bool>> methods = {
-            {"md300", &md[1], false}, {"mcmc300", &chain, false}, {"pt300", &pt, false},
-            {"flow300_reweighted", &flow300, true}};
+        // How each method's samples are estimated: weighted, or the number of independent chains.
+        const std::vector<std::tuple<std::string, const Samples*, bool, int>> methods = {
+            {"md300", &md[1], false, 1}, {"mcmc300", &chain, false, preset.chain.chains},
+            {"pt300", &pt, false, preset.pt.chains}, {"flow300_reweighted", &flow300, true, 1}};
         Estimates estimates;
-        for (const auto& [name, samples, weighted] : methods) {
+        for (const auto& [name, samples, weighted, chains] : methods) {
             // +1 inside, -1 outside: the estimators take the sign of their coordinate.
             const at::Tensor sign = region.inside(samples->phi, samples->psi).to(at::kDouble) * 2 - 1;
             const Estimate e = weighted ? weightedPhiFreeEnergyDifference(sign, samples->logWeight)
-                                        : phiFreeEnergyDifference(sign);
+                                        : chainsEstimate(region.key, name, sign, chains);
             summary.estimate("dF_" + region.key + "_" + name, e.value, e.error);
             estimates.emplace_back(name, COLD, e);
         }
         return estimates;
+    }
+
+    /**
+     * dF from the sign of `coordinate` along a sampler's series: one chain by
+     * block averages; `chains` independent chains (equal consecutive parts
+     * of the series) from their spread, with each chain's own value and
+     * their agreement added to the summary, and a note where they disagree
+     * beyond their block errors.
+     */
+    Estimate chainsEstimate(const std::string& key, const std::string& name, const at::Tensor& coordinate, int chains) {
+        if (chains <= 1)
+            return phiFreeEnergyDifference(coordinate);
+        const ChainsEstimate e = independentChainsPhiFreeEnergyDifference(coordinate.chunk(chains));
+        const std::string prefix = "dF_" + key + "_" + name;
+        summary.list(prefix + "_chains", e.perChain);
+        summary.number(prefix + "_chains_agreement", e.agreement);
+        if (e.agreement < 0.01)
+            std::printf("  note: the %d chains of %s disagree on dF_%s beyond their block errors (p = %.2g);"
+                        " its error comes from their spread\n", chains, name.c_str(), key.c_str(), e.agreement);
+        return e.estimate;
     }
 
     /** The reference's estimates; none (with a note) for --reference none or a file that cannot be read. */

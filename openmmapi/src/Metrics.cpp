@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 using OpenMM::OpenMMException;
@@ -109,6 +110,15 @@ double histogramKL(const at::Tensor& reference, const at::Tensor& model, double 
 
 namespace {
 
+/** dF = -ln(f / (1 - f)) and its error from the error of f (+-inf, inf at f = 0 or 1). */
+Estimate freeEnergyOfFraction(double f, double fractionError) {
+    if (f <= 0 || f >= 1)
+        return {f <= 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity(),
+                std::numeric_limits<double>::infinity()};
+    // d(dF)/df = -1 / (f (1 - f)).
+    return {-std::log(f / (1 - f)), fractionError / (f * (1 - f))};
+}
+
 /** exp(logWeights - max) with non-finite entries as 0; ones where logWeights is undefined. */
 at::Tensor relativeWeights(const at::Tensor& logWeights, const at::Tensor& like) {
     if (!logWeights.defined())
@@ -129,9 +139,7 @@ Estimate weightedPhiFreeEnergyDifference(const at::Tensor& phi, const at::Tensor
         return {NAN, INFINITY};
     const double f = (w * (phi > 0).to(at::kDouble)).sum().item<double>() / total;
     const double effective = total * total / (w * w).sum().item<double>();
-    if (!(f > 0) || !(f < 1))
-        return {f < 1 ? INFINITY : -INFINITY, INFINITY};
-    return {-std::log(f / (1 - f)), std::sqrt(f * (1 - f) / effective) / (f * (1 - f))};
+    return freeEnergyOfFraction(f, std::sqrt(f * (1 - f) / effective));
 }
 
 double ramachandranKL(const at::Tensor& referencePhi, const at::Tensor& referencePsi, const at::Tensor& phi,
@@ -164,13 +172,110 @@ Estimate blockAverage(const at::Tensor& series, int blocks) {
 }
 
 Estimate phiFreeEnergyDifference(const at::Tensor& phi, int blocks) {
-    Estimate fraction = blockAverage((phi.detach().to(at::kCPU) > 0).to(at::kDouble), blocks);
-    double f = fraction.value;
-    if (f <= 0 || f >= 1)
-        return {f <= 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity(),
-                std::numeric_limits<double>::infinity()};
-    // dF = -ln(f / (1 - f)); d(dF)/df = -1 / (f (1 - f)).
-    return {-std::log(f / (1 - f)), fraction.error / (f * (1 - f))};
+    const Estimate fraction = blockAverage((phi.detach().to(at::kCPU) > 0).to(at::kDouble), blocks);
+    return freeEnergyOfFraction(fraction.value, fraction.error);
+}
+
+namespace {
+
+/** The regularized upper incomplete gamma function Q(a, x), a > 0. */
+double regularizedGammaQ(double a, double x) {
+    if (x <= 0)
+        return 1.0;
+    if (!std::isfinite(x))
+        return 0.0;
+    const double prefactor = std::exp(-x + a * std::log(x) - std::lgamma(a));
+    if (x < a + 1) {
+        // P(a, x) = prefactor * sum_n x^n / (a (a + 1) ... (a + n)).
+        double term = 1.0 / a, sum = term;
+        for (int n = 1; n < 10000 && term > 1e-17 * sum; n++) {
+            term *= x / (a + n);
+            sum += term;
+        }
+        return std::max(0.0, 1.0 - prefactor * sum);
+    }
+    // Q(a, x) = prefactor / (x + 1 - a - 1 (1 - a) / (x + 3 - a - 2 (2 - a) / (x + 5 - a - ...))),
+    // evaluated from the front (modified Lentz).
+    const double tiny = 1e-300;
+    double b = x + 1 - a, c = 1 / tiny, d = 1 / b, fraction = d;
+    for (int n = 1; n < 10000; n++) {
+        const double numerator = -n * (n - a);
+        b += 2;
+        d = numerator * d + b;
+        c = b + numerator / c;
+        d = 1 / (std::abs(d) < tiny ? tiny : d);
+        c = std::abs(c) < tiny ? tiny : c;
+        fraction *= d * c;
+        if (std::abs(d * c - 1) < 1e-15)
+            break;
+    }
+    return prefactor * fraction;
+}
+
+/** P(0 < T < t) for Student's t with `dof` degrees of freedom, by Simpson's rule in u = atan(x). */
+double studentTCentralMass(double t, int dof) {
+    const double nu = dof;
+    const double logNorm = std::lgamma((nu + 1) / 2) - std::lgamma(nu / 2) - 0.5 * std::log(nu * M_PI);
+    // density(tan u) / cos(u)^2: bounded on [0, pi/2).
+    auto integrand = [&](double u) {
+        const double x = std::tan(u), c = std::cos(u);
+        return std::exp(logNorm - (nu + 1) / 2 * std::log1p(x * x / nu)) / (c * c);
+    };
+    const int intervals = 2000;
+    const double end = std::atan(t), h = end / intervals;
+    double sum = integrand(0) + integrand(end);
+    for (int i = 1; i < intervals; i++)
+        sum += (i % 2 == 1 ? 4 : 2) * integrand(i * h);
+    return sum * h / 3;
+}
+
+} // namespace
+
+double studentTQuantile(double p, int dof) {
+    if (dof < 1 || !(p >= 0.5 && p < 1))
+        throw OpenMMException("studentTQuantile: need dof >= 1 and 0.5 <= p < 1");
+    double low = 0, high = 1;
+    while (0.5 + studentTCentralMass(high, dof) < p)
+        high *= 2;
+    for (int i = 0; i < 100 && high - low > 1e-12 * high; i++) {
+        const double middle = 0.5 * (low + high);
+        (0.5 + studentTCentralMass(middle, dof) < p ? low : high) = middle;
+    }
+    return 0.5 * (low + high);
+}
+
+double chiSquareUpperTail(double x, int dof) {
+    if (dof < 1)
+        throw OpenMMException("chiSquareUpperTail: need dof >= 1");
+    return regularizedGammaQ(dof / 2.0, x / 2);
+}
+
+ChainsEstimate independentChainsPhiFreeEnergyDifference(const std::vector<at::Tensor>& phi, int blocks) {
+    const int chains = (int) phi.size();
+    if (chains < 2)
+        throw OpenMMException("independentChainsPhiFreeEnergyDifference: need at least 2 chains, got "
+                              + std::to_string(chains));
+    std::vector<Estimate> fractions;
+    ChainsEstimate result;
+    double mean = 0;
+    for (const at::Tensor& series : phi) {
+        fractions.push_back(blockAverage((series.detach().to(at::kCPU) > 0).to(at::kDouble), blocks));
+        result.perChain.push_back(freeEnergyOfFraction(fractions.back().value, 0).value);
+        mean += fractions.back().value / chains;
+    }
+    double spread = 0, chiSquare = 0;
+    for (const Estimate& f : fractions) {
+        const double deviation = f.value - mean;
+        spread += deviation * deviation / (chains - 1);
+        if (deviation != 0)
+            chiSquare += f.error > 0 ? deviation * deviation / (f.error * f.error)
+                                     : std::numeric_limits<double>::infinity();
+    }
+    // 0.8413: the upper end of the central 68.27% (one standard deviation of a normal).
+    const double halfWidth = studentTQuantile(0.841345, chains - 1) * std::sqrt(spread / chains);
+    result.estimate = freeEnergyOfFraction(mean, halfWidth);
+    result.agreement = chiSquareUpperTail(chiSquare, chains - 1);
+    return result;
 }
 
 double integratedAutocorrelationTime(const at::Tensor& series) {

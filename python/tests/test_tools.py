@@ -88,6 +88,16 @@ def test_metrics():
         ar[i] = 0.9 * ar[i - 1] + rng.standard_normal()
     # AR(1) with rho = 0.9: tau = (1 + rho) / (1 - rho) = 19.
     assert openmmbg.integratedAutocorrelationTime(ar) == pytest.approx(19, rel=0.25)
+    # Independent chains with 2, 3 and 4 of 10 values at phi > 0: f = 0.3 from their mean.
+    chains = [np.where(np.arange(10) < 2 * k, np.tile([1.0, -1.0], 5), -1.0) for k in (2, 3, 4)]
+    combined = openmmbg.independentChainsPhiFreeEnergyDifference(chains, 2)
+    assert combined.estimate.value == pytest.approx(-math.log(0.3 / 0.7))
+    assert list(combined.perChain) == pytest.approx([-math.log(0.2 / 0.8), -math.log(0.3 / 0.7), -math.log(0.4 / 0.6)])
+    assert 0 <= combined.agreement <= 1
+    with pytest.raises(openmm.OpenMMException, match="at least 2 chains"):
+        openmmbg.independentChainsPhiFreeEnergyDifference([phi])
+    with pytest.raises(TypeError):
+        openmmbg.independentChainsPhiFreeEnergyDifference([phi, "not an array"])
     angles = rng.uniform(-math.pi, math.pi, (2, 5000))
     histogram = openmmbg.ramachandranHistogram(angles[0], angles[1], bins=8)
     assert histogram.shape == (8, 8) and histogram.sum() == pytest.approx(1.0)

@@ -146,8 +146,14 @@ TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
     std::string summary = fileContents(folder + "/summary.json");
     for (const char* key : {"dF_phi_md300", "dF_phi_pt300", "pt_exchange_acceptance", "mcmc_random_walk_acceptance",
                             "flow300_ess", "flow300_ess_sets", "flow300_ess_median", "rama_kl_pt300_vs_md300", "seconds_training", "md_exchange_acceptance",
-                            "dF_alpha_L_mcmc300", "dF_alpha_R_pt300", "dF_C7eq_beta_flow300_reweighted"})
+                            "dF_alpha_L_mcmc300", "dF_alpha_R_pt300", "dF_C7eq_beta_flow300_reweighted",
+                            "\"mcmc_chains\": 2", "\"pt_chains\": 2", "dF_phi_mcmc300_chains_agreement",
+                            "dF_alpha_R_pt300_chains_agreement"})
         EXPECT_NE(summary.find(key), std::string::npos) << key;
+    // Independent chains: each one's dF, two of them.
+    const size_t chains = summary.find("\"dF_phi_mcmc300_chains\": [");
+    ASSERT_NE(chains, std::string::npos) << summary;
+    EXPECT_EQ(occurrences(summary.substr(chains, summary.find(']', chains) - chains), ","), 1) << summary;
     // The flow trains on every rung's first 90%, reweighted to 300 K by MBAR: fewer effective frames than frames.
     const double frames = jsonNumber(summary, "training_frames"), effective = jsonNumber(summary, "training_effective_frames");
     const double rung = 0.9 * (double) (alanine::presetNamed("smoke").mdSteps / alanine::presetNamed("smoke").mdInterval);
@@ -320,6 +326,14 @@ TEST(Pipeline, UserMistakesGetOneClearLineAndAnExitCode) {
     for (const std::string& name : mdFiles("smoke"))
         if (name.find("md424") == std::string::npos)
             copyFile(smokeRun() + "/" + name, twoRungs + "/" + name);
+    // Chains of an earlier version, which ran one Metropolis chain and recorded no number of chains.
+    const std::string oneChain = temporaryPath("_one_chain");
+    mkdir(oneChain.c_str(), 0755);
+    for (const std::string& name : mdFiles("smoke"))
+        copyFile(smokeRun() + "/" + name, oneChain + "/" + name);
+    for (const std::string name : {"flow.bgflow", "training.summary", "mcmc300.csv"})
+        copyFile(smokeRun() + "/" + name, oneChain + "/" + name);
+    std::ofstream(oneChain + "/mcmc300.summary") << "mcmc_random_walk_acceptance\t0.3\n";
     const std::vector<Case> cases = {
         {"--frobnicate", 2, "unknown option '--frobnicate'"},
         {"--preset huge", 2, "unknown preset 'huge'"},
@@ -330,6 +344,7 @@ TEST(Pipeline, UserMistakesGetOneClearLineAndAnExitCode) {
         {"--output " + aFile + "/results", 2, "cannot create the output folder"},
         {"--preset long --no-plots --output " + otherPreset, 2, "belongs to another run"},
         {"--preset smoke --no-plots --output " + twoRungs, 2, "has md.summary but no '" + twoRungs + "/md424.csv'"},
+        {"--preset smoke --no-plots --output " + oneChain, 2, "mcmc300.summary' holds 1 chains where this preset runs 2"},
         {"--preset smoke --data /nonexistent --output " + output, 1, "cannot open '/nonexistent/"},
         {"--preset smoke --no-plots --flow /nonexistent.bgflow --output " + output, 1, "cannot open '/nonexistent.bgflow'"},
         {"--preset smoke --no-plots --flow " + otherFlow + " --output " + output, 1, "made for another System"},

@@ -653,25 +653,91 @@ Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temp
     return samples;
 }
 
+namespace {
+
+/** Element by element mean of the chains' vectors (acceptance rates). */
+std::vector<double> meanOf(const std::vector<ChainResult>& results, std::vector<double> ChainResult::*member) {
+    std::vector<double> mean((results.front().*member).size(), 0.0);
+    for (const ChainResult& result : results)
+        for (size_t i = 0; i < mean.size(); i++)
+            mean[i] += (result.*member)[i] / (double) results.size();
+    return mean;
+}
+
+/**
+ * options.chains runs of `runOne` (one chain each, with steps / chains steps
+ * and seed + c), merged into one result whose samples follow one another.
+ */
+ChainResult runIndependentChains(const ChainOptions& options, const std::function<void(double)>& progress,
+                                 const std::function<ChainResult(const ChainOptions&, const std::function<void(double)>&)>& runOne) {
+    if (options.chains < 1 || options.interval < 1 || options.steps / options.chains < options.interval)
+        throw OpenMMException("independent chains: need chains >= 1 and steps / chains >= interval >= 1, got "
+                              + std::to_string(options.chains) + " chains of " + std::to_string(options.steps)
+                              + " steps in all, interval " + std::to_string(options.interval));
+    std::vector<ChainResult> results;
+    for (int c = 0; c < options.chains; c++) {
+        ChainOptions one = options;
+        one.steps = options.steps / options.chains;
+        one.seed = options.seed + c;
+        one.chains = 1;
+        results.push_back(runOne(one, [&](double fraction) {
+            if (progress)
+                progress((c + fraction) / options.chains);
+        }));
+    }
+    if (results.size() == 1)
+        return results.front();
+    ChainResult merged;
+    std::vector<at::Tensor> x, phi, psi, energy;
+    for (const ChainResult& result : results) {
+        x.push_back(result.samples.x);
+        phi.push_back(result.samples.phi);
+        psi.push_back(result.samples.psi);
+        energy.push_back(result.samples.energy);
+        merged.seconds += result.seconds;
+        merged.energyEvaluations += result.energyEvaluations;
+        merged.roundTrips += result.roundTrips;
+        merged.latentStepSize += result.latentStepSize / (double) results.size();
+    }
+    merged.samples.x = at::cat(x);
+    merged.samples.phi = at::cat(phi);
+    merged.samples.psi = at::cat(psi);
+    merged.samples.energy = at::cat(energy);
+    merged.acceptance = meanOf(results, &ChainResult::acceptance);
+    merged.independence = meanOf(results, &ChainResult::independence);
+    merged.exchangeAcceptance = meanOf(results, &ChainResult::exchangeAcceptance);
+    return merged;
+}
+
+} // namespace
+
 ChainResult runLatentMetropolis(const Molecule& molecule, const FlowModel& model, double temperature,
                                 const ChainOptions& options, const std::function<void(double)>& progress) {
-    LatentMetropolisIntegrator integrator(model, temperature, options.latentStepSize, options.independenceProbability);
-    return runChain(molecule, integrator, options, progress, [&](long long stepCalls, ChainResult& result) {
-        addMoveStatistics(result, integrator.getStatistics(), stepCalls);
+    return runIndependentChains(options, progress, [&](const ChainOptions& one, const std::function<void(double)>& report) {
+        LatentMetropolisIntegrator integrator(model, temperature, one.latentStepSize, one.independenceProbability);
+        return runChain(molecule, integrator, one, report, [&](long long stepCalls, ChainResult& result) {
+            addMoveStatistics(result, integrator.getStatistics(), stepCalls);
+        });
     });
 }
 
 ChainResult runParallelTempering(const Molecule& molecule, const FlowModel& model, const std::vector<double>& ladder,
                                  const ChainOptions& options, const std::function<void(double)>& progress) {
-    TSFParallelTemperingIntegrator integrator(model, ladder, options.latentStepSize, options.independenceProbability);
-    return runChain(molecule, integrator, options, progress, [&](long long stepCalls, ChainResult& result) {
-        const int replicas = integrator.getNumReplicas();
-        for (int r = 0; r < replicas; r++)
-            addMoveStatistics(result, integrator.getMoveStatistics(r), stepCalls);
-        for (int pair = 0; pair + 1 < replicas; pair++)
-            result.exchangeAcceptance.push_back(integrator.getExchangeAcceptanceRate(pair));
-        result.roundTrips = integrator.getNumRoundTrips();
+    return runIndependentChains(options, progress, [&](const ChainOptions& one, const std::function<void(double)>& report) {
+        TSFParallelTemperingIntegrator integrator(model, ladder, one.latentStepSize, one.independenceProbability);
+        return runChain(molecule, integrator, one, report, [&](long long stepCalls, ChainResult& result) {
+            const int replicas = integrator.getNumReplicas();
+            for (int r = 0; r < replicas; r++)
+                addMoveStatistics(result, integrator.getMoveStatistics(r), stepCalls);
+            for (int pair = 0; pair + 1 < replicas; pair++)
+                result.exchangeAcceptance.push_back(integrator.getExchangeAcceptanceRate(pair));
+            result.roundTrips = integrator.getNumRoundTrips();
+        });
     });
+}
+
+long long recordedSamples(const ChainOptions& options) {
+    return options.chains * (options.steps / options.chains / options.interval);
 }
 
 long long phiTransitions(const at::Tensor& phi) {
@@ -728,6 +794,10 @@ Preset presetNamed(const std::string& name) {
     }
     p.chain.steps = length.chainSteps;
     p.pt.steps = length.ptSteps;
+    // Independent chains (the same energy evaluations in all, plus a warm-up
+    // each): error bars from their spread cover what block averages of one
+    // chain miss (TestMetrics, the double-well coverage test).
+    p.chain.chains = p.pt.chains = name == "smoke" ? 2 : 4;
     if (name == "smoke") {
         p.plan.flow.hiddenWidth = 32;
         p.plan.batchSize = 64;

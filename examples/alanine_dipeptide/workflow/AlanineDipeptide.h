@@ -220,18 +220,32 @@ struct ChainOptions {
     double independenceProbability = 0.1;
     int warmUpSteps = 1000;
     double targetAcceptance = 0.3;
-    long long steps = 20000;
+    long long steps = 20000;  // in all: each of the `chains` runs steps / chains
     int interval = 1;  // steps between recorded samples
-    int seed = 1;
+    int seed = 1;      // chain c uses seed + c
+    /**
+     * Independent chains, one after the other, each from the minimized
+     * structure with a warm-up of its own; their samples follow one another
+     * in ChainResult::samples (equal lengths), so that errors can come from
+     * their spread (independentChainsPhiFreeEnergyDifference).
+     */
+    int chains = 1;
 };
 
-/** LatentMetropolisIntegrator at T from the minimized structure (Reference platform). */
+/**
+ * LatentMetropolisIntegrator at T from the minimized structure (Reference
+ * platform), options.chains independent chains. Acceptance rates and the
+ * step size are the chains' means; evaluations, seconds and round trips their sums.
+ */
 ChainResult runLatentMetropolis(const Molecule& molecule, const FlowModel& model, double temperature,
                                 const ChainOptions& options, const std::function<void(double)>& progress = nullptr);
 
-/** TSFParallelTemperingIntegrator on `ladder` (Reference platform); the samples are those of T_1. */
+/** TSFParallelTemperingIntegrator on `ladder` (Reference platform), as runLatentMetropolis; the samples are those of T_1. */
 ChainResult runParallelTempering(const Molecule& molecule, const FlowModel& model, const std::vector<double>& ladder,
                                  const ChainOptions& options, const std::function<void(double)>& progress = nullptr);
+
+/** How many samples a run with `options` records: chains * (steps / chains / interval). */
+long long recordedSamples(const ChainOptions& options);
 
 /** Number of sign changes of phi along a series. */
 long long phiTransitions(const at::Tensor& phi);

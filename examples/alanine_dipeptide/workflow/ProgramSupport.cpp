@@ -141,6 +141,13 @@ void Summary::load(const std::string& path) {
     }
 }
 
+std::string Summary::valueOf(const std::string& key) const {
+    for (auto entry = entries.rbegin(); entry != entries.rend(); ++entry)
+        if (entry->first == key)
+            return entry->second;
+    return "";
+}
+
 void Summary::write(const std::string& directory) const {
     std::ostringstream json, text;
     json << "{\n";

@@ -69,6 +69,8 @@ public:
     void saveSince(size_t mark, const std::string& path) const;
     /** Adds the entries that saveSince wrote to `path`. */
     void load(const std::string& path);
+    /** The value of the last entry `key` as written (a number's digits, a list's brackets), "" if none. */
+    std::string valueOf(const std::string& key) const;
 
     /** Writes directory/summary.json and directory/summary.txt. */
     void write(const std::string& directory) const;

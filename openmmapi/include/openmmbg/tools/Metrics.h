@@ -73,6 +73,34 @@ Estimate weightedPhiFreeEnergyDifference(const at::Tensor& phi, const at::Tensor
 double ramachandranKL(const at::Tensor& referencePhi, const at::Tensor& referencePsi, const at::Tensor& phi,
                       const at::Tensor& psi, const at::Tensor& logWeights = at::Tensor());
 
+/** What independentChainsPhiFreeEnergyDifference finds. */
+struct ChainsEstimate {
+    Estimate estimate;             // dF (kT) from the chains' mean fraction; error: see below
+    std::vector<double> perChain;  // dF of each chain alone (+-inf where it never or always had phi > 0)
+    double agreement = 1.0;        // p-value of the chains' agreement with their own block errors
+};
+
+/**
+ * dF = -ln(P(phi > 0) / P(phi < 0)) in kT from K >= 2 independent chains of
+ * equal length (their own seeds and warm-ups), each a time series of phi
+ * (rad). The estimate takes the mean f of the chains' fractions f_i; its
+ * error is the half-width of the 68.3% Student-t interval of that mean
+ * (K - 1 degrees of freedom, from the spread of the f_i), propagated to dF.
+ * Unlike block averages within one chain, the spread sees a basin that some
+ * chains visit too rarely. `agreement` is the p-value of chi^2 = sum_i
+ * (f_i - f)^2 / e_i^2 with K - 1 degrees of freedom, e_i chain i's block
+ * error (`blocks` blocks): below 0.01 the chains disagree beyond their own
+ * error bars (they mix too slowly for block averages to hold; 0 when a
+ * chain with block error 0 differs from the mean).
+ */
+ChainsEstimate independentChainsPhiFreeEnergyDifference(const std::vector<at::Tensor>& phi, int blocks = 20);
+
+/** The p quantile of Student's t distribution with `dof` >= 1 degrees of freedom, 0.5 <= p < 1. */
+double studentTQuantile(double p, int dof);
+
+/** P(X > x) for X chi-square distributed with `dof` >= 1 degrees of freedom. */
+double chiSquareUpperTail(double x, int dof);
+
 /** Block-averaged mean of a time series [T] with the standard error from `blocks` blocks. */
 Estimate blockAverage(const at::Tensor& series, int blocks = 20);
 
