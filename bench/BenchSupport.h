@@ -9,7 +9,9 @@
 
 #include <chrono>
 #include <functional>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace OpenMMBG {
 namespace bench {
@@ -32,6 +34,23 @@ inline std::string dataFile(const std::string& name) {
 
 inline void loadPlugins() {
     OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
+}
+
+/** The items of a comma-separated list. */
+inline std::vector<std::string> parseNames(const std::string& text) {
+    std::vector<std::string> names;
+    std::stringstream stream(text);
+    for (std::string item; std::getline(stream, item, ',');)
+        names.push_back(item);
+    return names;
+}
+
+/** The integers of a comma-separated list. */
+inline std::vector<int> parseList(const std::string& text) {
+    std::vector<int> values;
+    for (const std::string& item : parseNames(text))
+        values.push_back(std::stoi(item));
+    return values;
 }
 
 } // namespace bench

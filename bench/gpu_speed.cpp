@@ -225,22 +225,6 @@ void benchmarkTraining(const alanine::Molecule& molecule, const FlowModel& sampl
     }
 }
 
-/** The items of a comma-separated list. */
-std::vector<std::string> parseNames(const std::string& text) {
-    std::vector<std::string> names;
-    std::stringstream stream(text);
-    for (std::string item; std::getline(stream, item, ',');)
-        names.push_back(item);
-    return names;
-}
-
-std::vector<int> parseList(const std::string& text) {
-    std::vector<int> values;
-    for (const std::string& item : parseNames(text))
-        values.push_back(std::stoi(item));
-    return values;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {

@@ -170,7 +170,7 @@ private:
                     preset.mdInterval * 1e-3);
         std::vector<std::string> names;
         for (double temperature : ladder)
-            names.push_back(out + "/md" + std::to_string(std::lround(temperature)));
+            names.push_back(rungPath(out, temperature));
         const long long frames = preset.mdSteps / preset.mdInterval;
         if (pathExists(out + "/md.summary")) {
             // md.summary is written last: every rung's files must be there.

@@ -736,6 +736,16 @@ ChainResult runParallelTempering(const Molecule& molecule, const FlowModel& mode
     });
 }
 
+std::string rungPath(const std::string& folder, double temperature) {
+    return folder + "/md" + std::to_string(std::lround(temperature));
+}
+
+Samples readRung(const Molecule& molecule, const std::string& path) {
+    Samples rung = readSeries(path + ".csv");
+    rung.x = readDcd(path + ".dcd", molecule.system->getNumParticles());
+    return rung;
+}
+
 long long recordedSamples(const ChainOptions& options) {
     return options.chains * (options.steps / options.chains / options.interval);
 }

@@ -169,6 +169,12 @@ struct TrainingSet {
     double effectiveFrames = 0;  // Kish effective number of the training frames
 };
 
+/** Where the pipeline keeps the replica-exchange rung at `temperature` (K): folder/md<T>, + .csv and .dcd. */
+std::string rungPath(const std::string& folder, double temperature);
+
+/** A rung the pipeline saved at `path` (rungPath): its series (.csv) and frames (.dcd). */
+Samples readRung(const Molecule& molecule, const std::string& path);
+
 /** Frames [F, N, 3] sampled at the training temperature; the last `validationFraction` of them held out. */
 TrainingSet heldOutSplit(const at::Tensor& frames, double validationFraction);
 

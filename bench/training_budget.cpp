@@ -1,0 +1,95 @@
+// How the pipeline's 300 K flow gains from a larger training budget: trains
+// the default preset's spline flow on the replica-exchange MD of a finished
+// pipeline run (its md<T>.csv and .dcd, every rung reweighted to 300 K by
+// MBAR, the pipeline's split and early stopping) with each combination of
+// ML and mixed stage lengths and seeds (a seed sets the initial weights and
+// the trainer's random numbers), and prints per flow the held-out NLL, the
+// Kish ESS of --sets independent sets of flow samples at 300 K with their
+// median, and the training CPU seconds. One training run is one draw of a
+// flow's quality: compare lengths over several seeds.
+//
+//   build/bench/training_budget --md DIR [--ml-steps 1000] [--mixed-steps 500] [--seeds 1]
+//       [--samples 20000] [--sets 5]
+// --ml-steps, --mixed-steps and --seeds take comma-separated lists.
+
+#include "AlanineDipeptide.h"
+#include "BenchSupport.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+
+using namespace OpenMMBG;
+using namespace OpenMMBG::bench;
+
+namespace {
+
+void run(int argc, char** argv) {
+    alanine::Preset preset = alanine::presetNamed("default");
+    preset.plan.flowType = "spline";  // the pipeline's default
+    std::string mdFolder;
+    std::vector<int> mlSteps = {(int) preset.plan.mlSteps}, mixedSteps = {(int) preset.plan.mixedSteps}, seeds = {1};
+    int samples = 20000, sets = 5;
+    alanine::forEachOption(argc, argv, [&](const std::string& option, const std::function<std::string()>& value) {
+        if (option == "--md") mdFolder = value();
+        else if (option == "--ml-steps") mlSteps = parseList(value());
+        else if (option == "--mixed-steps") mixedSteps = parseList(value());
+        else if (option == "--seeds") seeds = parseList(value());
+        else if (option == "--samples") samples = std::stoi(value());
+        else if (option == "--sets") sets = std::stoi(value());
+        else throw alanine::UsageError("unknown option " + option);
+    });
+    if (mdFolder.empty())
+        throw alanine::UsageError("--md DIR is required: the output folder of a default pipeline run");
+    if (sets < 1 || samples < 2)
+        throw alanine::UsageError("--sets must be at least 1 and --samples at least 2");
+    loadPlugins();
+    const alanine::Molecule molecule = alanine::loadMolecule(BG_DATA_DIR);
+    std::vector<alanine::Samples> rungs;
+    for (double temperature : preset.mdLadder)
+        rungs.push_back(alanine::readRung(molecule, alanine::rungPath(mdFolder, temperature)));
+    const alanine::TrainingSet data = alanine::trainingSetOf(preset, rungs);
+    const double temperature = preset.plan.temperature;
+    std::printf("training data: %lld frames (%.0f effective at %.0f K) from %s\n", (long long) data.frames.size(0),
+                data.effectiveFrames, temperature, mdFolder.c_str());
+    std::printf("%8s %8s %5s %10s %8s %10s  %s\n", "ML", "mixed", "seed", "NLL test", "CPU s", "median ESS",
+                "ESS/N % of each sample set");
+    for (int ml : mlSteps)
+        for (int mixed : mixedSteps)
+            for (int seed : seeds) {
+                alanine::TrainingPlan plan = preset.plan;
+                plan.mlSteps = ml;
+                plan.mixedSteps = mixed;
+                plan.seed = seed;
+                plan.flow.seed = seed;
+                const double cpuBegin = alanine::processCpuSeconds();
+                const FlowModel model = alanine::trainFlow(molecule, data, plan, "", nullptr);
+                const double cpu = alanine::processCpuSeconds() - cpuBegin;
+                std::vector<double> ess;
+                std::string list;
+                for (int set = 0; set < sets; set++) {
+                    // Set 0 is the pipeline's flow300 sample (seed 22); the others its extra sets (1, 2, ...).
+                    const alanine::Samples s =
+                        alanine::sampleFlow(molecule, model, temperature, samples, set == 0 ? 22 : set);
+                    ess.push_back(100 * kishEffectiveSampleSize(s.logWeight));
+                    char entry[32];
+                    std::snprintf(entry, sizeof(entry), "%s%.2f", set ? ", " : "", ess.back());
+                    list += entry;
+                }
+                std::vector<double> sorted = ess;
+                std::sort(sorted.begin(), sorted.end());
+                at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(5);
+                const double nll = -model.logProb(data.validation, temperature, generator).mean().item<double>();
+                std::printf("%8d %8d %5d %10.3f %8.0f %9.2f%%  %s\n", ml, mixed, seed, nll, cpu,
+                            sorted[sorted.size() / 2], list.c_str());
+                std::fflush(stdout);
+            }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    return alanine::runReportingErrors([&] { run(argc, argv); });
+}
