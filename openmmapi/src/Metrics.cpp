@@ -171,8 +171,17 @@ Estimate blockAverage(const at::Tensor& series, int blocks) {
     return {mean, std::sqrt(variance / blocks)};
 }
 
+namespace {
+
+/** The fraction of a time series of phi at phi > 0, block-averaged. */
+Estimate positiveFraction(const at::Tensor& phi, int blocks) {
+    return blockAverage((phi.detach().to(at::kCPU) > 0).to(at::kDouble), blocks);
+}
+
+} // namespace
+
 Estimate phiFreeEnergyDifference(const at::Tensor& phi, int blocks) {
-    const Estimate fraction = blockAverage((phi.detach().to(at::kCPU) > 0).to(at::kDouble), blocks);
+    const Estimate fraction = positiveFraction(phi, blocks);
     return freeEnergyOfFraction(fraction.value, fraction.error);
 }
 
@@ -259,7 +268,7 @@ ChainsEstimate independentChainsPhiFreeEnergyDifference(const std::vector<at::Te
     ChainsEstimate result;
     double mean = 0;
     for (const at::Tensor& series : phi) {
-        fractions.push_back(blockAverage((series.detach().to(at::kCPU) > 0).to(at::kDouble), blocks));
+        fractions.push_back(positiveFraction(series, blocks));
         result.perChain.push_back(freeEnergyOfFraction(fractions.back().value, 0).value);
         mean += fractions.back().value / chains;
     }

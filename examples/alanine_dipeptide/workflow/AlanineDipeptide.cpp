@@ -685,8 +685,6 @@ ChainResult runIndependentChains(const ChainOptions& options, const std::functio
                 progress((c + fraction) / options.chains);
         }));
     }
-    if (results.size() == 1)
-        return results.front();
     ChainResult merged;
     std::vector<at::Tensor> x, phi, psi, energy;
     for (const ChainResult& result : results) {
