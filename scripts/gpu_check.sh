@@ -28,7 +28,9 @@
 # --torch, default $BG_GPU_DIR/build), BG_JOBS (compile jobs, default all
 # cores), BG_GPU_TIMEOUT (seconds per program, default 240),
 # BG_GPU_SPEED_ARGS (extra options of bench/gpu_speed), BG_GPU_PARTS (run: a
-# comma-separated subset of quick,bench,statistical), BG_PYTHON (run: the
+# comma-separated subset of quick,bench,statistical), BG_GPU_STATISTICAL (run:
+# the statistical tests to run, a space-separated subset of those below,
+# default all), BG_PYTHON (run: the
 # Python whose PyTorch is used, default python3), BG_GPU_SKIP_STATISTICAL
 # (non-empty: leave the long statistical tests out).
 set -euo pipefail
@@ -45,6 +47,8 @@ TARGETS="TestCudaFlowMoves gpu_speed OpenMMBGReference OpenMMBGCUDA"
 # The statistical tests that take minutes (run after the benchmark), one
 # program run each, so that one that runs out of time leaves the others' results.
 SLOW_TESTS="SplineFlowIsExactOnATorsionChain TrainedFlowConvergesFromOneWell TrainedFlowIsStationaryFromExactStarts"
+# Which of them the statistical part runs.
+STATISTICAL=${BG_GPU_STATISTICAL:-$SLOW_TESTS}
 # What run does: any of quick, bench, statistical.
 PARTS=${BG_GPU_PARTS:-quick,bench,statistical}
 
@@ -241,7 +245,7 @@ run() {
     if [ -n "${BG_GPU_SKIP_STATISTICAL:-}" ]; then
         note "statistical tests not run (BG_GPU_SKIP_STATISTICAL)"
     elif part statistical; then
-        for name in $SLOW_TESTS; do
+        for name in $STATISTICAL; do
             tests "$name" "*$name*" || status=1
         done
     fi
