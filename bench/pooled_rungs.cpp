@@ -1,7 +1,7 @@
 // Does a flow for 300 K learn more from every rung of replica-exchange MD,
 // reweighted to 300 K by MBAR, than from the 300 K rung alone? Runs the
 // pipeline's replica-exchange MD (default preset: 4 rungs 300 ... 600 K,
-// 2 ns each), then trains the pipeline's flow by maximum likelihood with
+// 5 ns each), then trains the pipeline's flow by maximum likelihood with
 // early stopping twice, in the same run and from the same initial weights:
 //   (a) on the 300 K rung (the pipeline's training data),
 //   (b) on all rungs, each frame weighted by its MBAR weight at 300 K
@@ -11,7 +11,7 @@
 // test NLL, and over --seeds independent sets of flow samples at 300 K the
 // Kish ESS, the clipped ESS and dF_phi of the reweighted samples.
 //
-//   build/bench/pooled_rungs [--flow-type spline|tsf] [--md-ns 2] [--ml-steps 1000] [--samples 20000] [--seeds 3]
+//   build/bench/pooled_rungs [--flow-type spline|tsf] [--md-ns 5] [--ml-steps 1000] [--samples 20000] [--seeds 3]
 // With the default --md-ns the MD is the pipeline's own (same seed, same processes).
 
 #include "AlanineDipeptide.h"

@@ -9,8 +9,11 @@
 // flow's quality: compare lengths over several seeds.
 //
 //   build/bench/training_budget --md DIR [--ml-steps 1000] [--mixed-steps 500] [--seeds 1]
-//       [--samples 20000] [--sets 5]
-// --ml-steps, --mixed-steps and --seeds take comma-separated lists.
+//       [--samples 20000] [--sets 5] [--lambda 0.5] [--mixed-lr 3e-4] [--batch 256]
+//       [--blocks 4] [--layers 2] [--width 128] [--bins 8] [--frames F]
+// --ml-steps, --mixed-steps and --seeds take comma-separated lists; the other
+// options change the preset's training plan for every flow. --frames keeps
+// the first F frames of each rung (a shorter MD run of the same kind).
 
 #include "AlanineDipeptide.h"
 #include "BenchSupport.h"
@@ -32,6 +35,7 @@ void run(int argc, char** argv) {
     std::string mdFolder;
     std::vector<int> mlSteps = {(int) preset.plan.mlSteps}, mixedSteps = {(int) preset.plan.mixedSteps}, seeds = {1};
     int samples = 20000, sets = 5;
+    long long framesPerRung = 0;
     alanine::forEachOption(argc, argv, [&](const std::string& option, const std::function<std::string()>& value) {
         if (option == "--md") mdFolder = value();
         else if (option == "--ml-steps") mlSteps = parseList(value());
@@ -39,6 +43,14 @@ void run(int argc, char** argv) {
         else if (option == "--seeds") seeds = parseList(value());
         else if (option == "--samples") samples = std::stoi(value());
         else if (option == "--sets") sets = std::stoi(value());
+        else if (option == "--frames") framesPerRung = std::stoll(value());
+        else if (option == "--lambda") preset.plan.mixedLambda = std::stod(value());
+        else if (option == "--mixed-lr") preset.plan.mixedLearningRate = std::stod(value());
+        else if (option == "--batch") preset.plan.batchSize = std::stoll(value());
+        else if (option == "--blocks") preset.plan.flow.numBlocks = std::stoi(value());
+        else if (option == "--layers") preset.plan.flow.hiddenLayers = std::stoi(value());
+        else if (option == "--width") preset.plan.flow.hiddenWidth = std::stoi(value());
+        else if (option == "--bins") preset.plan.flow.splineBins = std::stoi(value());
         else throw alanine::UsageError("unknown option " + option);
     });
     if (mdFolder.empty())
@@ -48,12 +60,23 @@ void run(int argc, char** argv) {
     loadPlugins();
     const alanine::Molecule molecule = alanine::loadMolecule(BG_DATA_DIR);
     std::vector<alanine::Samples> rungs;
-    for (double temperature : preset.mdLadder)
-        rungs.push_back(alanine::readRung(molecule, alanine::rungPath(mdFolder, temperature)));
+    for (double temperature : preset.mdLadder) {
+        alanine::Samples rung = alanine::readRung(molecule, alanine::rungPath(mdFolder, temperature));
+        if (framesPerRung > 0 && framesPerRung < rung.x.size(0)) {
+            for (at::Tensor* series : {&rung.x, &rung.energy, &rung.phi, &rung.psi})
+                if (series->defined())
+                    *series = series->narrow(0, 0, framesPerRung);
+        }
+        rungs.push_back(rung);
+    }
     const alanine::TrainingSet data = alanine::trainingSetOf(preset, rungs);
     const double temperature = preset.plan.temperature;
     std::printf("training data: %lld frames (%.0f effective at %.0f K) from %s\n", (long long) data.frames.size(0),
                 data.effectiveFrames, temperature, mdFolder.c_str());
+    const alanine::TrainingPlan& plan = preset.plan;
+    std::printf("%s flow: %d blocks, %d x %d, %d bins; batch %lld; mixed stage lambda 0 -> %.2f, lr %.1e\n",
+                plan.flowType.c_str(), plan.flow.numBlocks, plan.flow.hiddenLayers, plan.flow.hiddenWidth,
+                plan.flow.splineBins, (long long) plan.batchSize, plan.mixedLambda, plan.mixedLearningRate);
     std::printf("%8s %8s %5s %10s %8s %10s  %s\n", "ML", "mixed", "seed", "NLL test", "CPU s", "median ESS",
                 "ESS/N % of each sample set");
     for (int ml : mlSteps)
