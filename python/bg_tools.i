@@ -100,7 +100,7 @@ double integratedAutocorrelationTime(const at::Tensor& series);
 at::Tensor ramachandranHistogram(const at::Tensor& phi, const at::Tensor& psi, int bins = 64,
                                  const at::Tensor& weights = at::Tensor());
 double histogramKL(const at::Tensor& reference, const at::Tensor& model, double eps = 1e-10);
-/** dF_phi of independent samples with importance log-weights (None: equal weights); error from the Kish ESS. */
+/** dF_phi of independent samples with importance log-weights (None: equal weights); delta-method error of the weighted fraction. */
 Estimate weightedPhiFreeEnergyDifference(const at::Tensor& phi, const at::Tensor& optionalLogWeights = at::Tensor());
 /** KL(reference || model) of 64 x 64 Ramachandran histograms, the model's samples weighted by exp(log-weights) if given. */
 double ramachandranKL(const at::Tensor& referencePhi, const at::Tensor& referencePsi, const at::Tensor& phi,

@@ -137,9 +137,14 @@ Estimate weightedPhiFreeEnergyDifference(const at::Tensor& phi, const at::Tensor
     const double total = w.sum().item<double>();
     if (!(total > 0))
         return {NAN, INFINITY};
-    const double f = (w * (phi > 0).to(at::kDouble)).sum().item<double>() / total;
-    const double effective = total * total / (w * w).sum().item<double>();
-    return freeEnergyOfFraction(f, std::sqrt(f * (1 - f) / effective));
+    const at::Tensor inside = (phi > 0).to(at::kDouble);
+    const double f = (w * inside).sum().item<double>() / total;
+    // The self-normalised estimate's delta-method variance. Unlike
+    // f (1 - f) / n_eff (Kish), it sees where the large weights lie: a flow
+    // that covers one side thinly gets that side's few heavy weights, and
+    // then the Kish error is several times too small (TestMetrics).
+    const double variance = (w * w * (inside - f).square()).sum().item<double>() / (total * total);
+    return freeEnergyOfFraction(f, std::sqrt(variance));
 }
 
 double ramachandranKL(const at::Tensor& referencePhi, const at::Tensor& referencePsi, const at::Tensor& phi,

@@ -59,9 +59,10 @@ Estimate phiFreeEnergyDifference(const at::Tensor& phi, int blocks = 20);
 /**
  * dF = -ln(P(phi > 0) / P(phi < 0)) in kT from independent samples of phi
  * (rad) with importance log-weights (undefined: equal weights; non-finite
- * entries weigh 0). The error is that of the weighted fraction,
- * sqrt(f (1 - f) / n_eff) with n_eff the Kish effective sample size,
- * propagated to dF. With no weight on one side the value is +-inf, the error inf.
+ * entries weigh 0). The error is that of the self-normalised weighted
+ * fraction f = sum w I / sum w by the delta method,
+ * sqrt(sum w^2 (I - f)^2) / sum w (I = 1 for phi > 0), propagated to dF;
+ * with equal weights it is sqrt(f (1 - f) / n). With no weight on one side the value is +-inf, the error inf.
  */
 Estimate weightedPhiFreeEnergyDifference(const at::Tensor& phi, const at::Tensor& logWeights = at::Tensor());
 
