@@ -284,17 +284,20 @@ private:
     /**
      * 3a. Flow samples at both temperatures, with importance weights. The
      * Kish ESS of one set moves by a factor of a few from seed to seed
-     * (heavy-tailed weights), so four more sets at 300 K give its spread.
+     * (heavy-tailed weights), so five sets at 300 K give its spread; the
+     * estimates at 300 K use all five together.
      */
     void sampleFlow() {
         flow600 = alanine::sampleFlow(molecule, *model, HOT, preset.flowSamples, 21);
-        flow300 = alanine::sampleFlow(molecule, *model, COLD, preset.flowSamples, 22);
+        std::vector<Samples> sets;
+        for (int seed : {22, 1, 2, 3, 4}) {
+            sets.push_back(alanine::sampleFlow(molecule, *model, COLD, preset.flowSamples, seed));
+            sets.back().x = at::Tensor();  // the series are kept, not the configurations
+            flow300EssSets.push_back(kishEffectiveSampleSize(sets.back().logWeight));
+        }
+        flow300 = alanine::concatenated(sets);
         writeSeries(flow600, out + "/flow600.csv");
         writeSeries(flow300, out + "/flow300.csv");
-        flow300EssSets = {kishEffectiveSampleSize(flow300.logWeight)};
-        for (int seed = 1; seed <= 4; seed++)
-            flow300EssSets.push_back(
-                kishEffectiveSampleSize(alanine::sampleFlow(molecule, *model, COLD, preset.flowSamples, seed).logWeight));
     }
 
     /**

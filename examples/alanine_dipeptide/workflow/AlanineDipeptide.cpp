@@ -636,6 +636,24 @@ FlowModel trainFlow(const Molecule& molecule, const TrainingSet& data, const Tra
     return model;
 }
 
+Samples concatenated(const std::vector<Samples>& parts) {
+    if (parts.empty())
+        throw OpenMMException("concatenated: no samples");
+    Samples joined;
+    for (at::Tensor Samples::*series : {&Samples::x, &Samples::phi, &Samples::psi, &Samples::energy, &Samples::logWeight}) {
+        if (!(parts.front().*series).defined())
+            continue;
+        std::vector<at::Tensor> pieces;
+        for (const Samples& part : parts) {
+            if (!(part.*series).defined())
+                throw OpenMMException("concatenated: a series that some parts have and others lack");
+            pieces.push_back(part.*series);
+        }
+        joined.*series = at::cat(pieces);
+    }
+    return joined;
+}
+
 Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temperature, int count, int seed) {
     at::NoGradGuard noGrad;
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>((uint64_t) seed);
@@ -686,21 +704,15 @@ ChainResult runIndependentChains(const ChainOptions& options, const std::functio
         }));
     }
     ChainResult merged;
-    std::vector<at::Tensor> x, phi, psi, energy;
+    std::vector<Samples> samples;
     for (const ChainResult& result : results) {
-        x.push_back(result.samples.x);
-        phi.push_back(result.samples.phi);
-        psi.push_back(result.samples.psi);
-        energy.push_back(result.samples.energy);
+        samples.push_back(result.samples);
         merged.seconds += result.seconds;
         merged.energyEvaluations += result.energyEvaluations;
         merged.roundTrips += result.roundTrips;
         merged.latentStepSize += result.latentStepSize / (double) results.size();
     }
-    merged.samples.x = at::cat(x);
-    merged.samples.phi = at::cat(phi);
-    merged.samples.psi = at::cat(psi);
-    merged.samples.energy = at::cat(energy);
+    merged.samples = concatenated(samples);
     merged.acceptance = meanOf(results, &ChainResult::acceptance);
     merged.independence = meanOf(results, &ChainResult::independence);
     merged.exchangeAcceptance = meanOf(results, &ChainResult::exchangeAcceptance);

@@ -48,6 +48,9 @@ struct Samples {
     at::Tensor logWeight;  // [F] importance log-weights (flow samples only), else undefined
 };
 
+/** The parts one after the other, every series the first part has (all parts must have it). */
+Samples concatenated(const std::vector<Samples>& parts);
+
 /** phi, psi and energies of configurations x [F, N, 3] evaluated with `energy` (kJ/mol; +inf where it fails). */
 Samples describe(const Molecule& molecule, const at::Tensor& x, const at::Tensor& energy);
 
