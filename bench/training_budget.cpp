@@ -10,11 +10,12 @@
 //
 //   build/bench/training_budget --md DIR [--ml-steps 1000] [--mixed-steps 0] [--seeds 1]
 //       [--samples 20000] [--sets 5] [--lambda 0.5] [--mixed-lr 3e-4] [--batch 256]
-//       [--blocks 4] [--layers 2] [--width 64] [--bins 8] [--frames F]
+//       [--blocks 4] [--layers 2] [--width 64] [--bins 8] [--frames F] [--data-temperature K]
 // (defaults: the default preset's)
 // --ml-steps, --mixed-steps and --seeds take comma-separated lists; the other
 // options change the preset's training plan for every flow. --frames keeps
-// the first F frames of each rung (a shorter MD run of the same kind).
+// the first F frames of each rung (a shorter MD run of the same kind);
+// --data-temperature the temperature the rungs are reweighted to for training.
 
 #include "AlanineDipeptide.h"
 #include "BenchSupport.h"
@@ -37,7 +38,6 @@ void run(int argc, char** argv) {
     std::vector<int> mlSteps = {(int) preset.plan.mlSteps}, mixedSteps = {(int) preset.plan.mixedSteps}, seeds = {1};
     int samples = 20000, sets = 5;
     long long framesPerRung = 0;
-    double dataTemperature = 0;
     alanine::forEachOption(argc, argv, [&](const std::string& option, const std::function<std::string()>& value) {
         if (option == "--md") mdFolder = value();
         else if (option == "--ml-steps") mlSteps = parseList(value());
@@ -46,7 +46,7 @@ void run(int argc, char** argv) {
         else if (option == "--samples") samples = std::stoi(value());
         else if (option == "--sets") sets = std::stoi(value());
         else if (option == "--frames") framesPerRung = std::stoll(value());
-        else if (option == "--data-temperature") dataTemperature = std::stod(value());
+        else if (option == "--data-temperature") preset.trainingDataTemperature = std::stod(value());
         else if (option == "--lambda") preset.plan.mixedLambda = std::stod(value());
         else if (option == "--mixed-lr") preset.plan.mixedLearningRate = std::stod(value());
         else if (option == "--batch") preset.plan.batchSize = std::stoll(value());
@@ -72,20 +72,10 @@ void run(int argc, char** argv) {
         }
         rungs.push_back(rung);
     }
-    alanine::TrainingSet data = alanine::trainingSetOf(preset, rungs);
+    const alanine::TrainingSet data = alanine::trainingSetOf(preset, rungs);
     const double temperature = preset.plan.temperature;
-    if (dataTemperature > 0) {
-        // The pooled frames' MBAR weights moved from 300 K to dataTemperature:
-        // log w_T = log w_300 + (beta_300 - beta_T) U, the normalisation shared.
-        std::vector<at::Tensor> energies;
-        for (const alanine::Samples& rung : rungs)
-            energies.push_back(rung.energy.narrow(0, 0, alanine::heldOutSplit(rung.x, preset.plan.validationFraction).frames.size(0)));
-        const double kB = 0.0083144626;  // kJ/mol/K
-        data.logWeights = data.logWeights + (1 / (kB * temperature) - 1 / (kB * dataTemperature)) * at::cat(energies);
-        data.effectiveFrames = kishEffectiveSampleSize(data.logWeights) * (double) data.frames.size(0);
-    }
     std::printf("training data: %lld frames (%.0f effective at %.0f K) from %s\n", (long long) data.frames.size(0),
-                data.effectiveFrames, temperature, mdFolder.c_str());
+                data.effectiveFrames, preset.dataTemperature(), mdFolder.c_str());
     const alanine::TrainingPlan& plan = preset.plan;
     std::printf("%s flow: %d blocks, %d x %d, %d bins; batch %lld; mixed stage lambda 0 -> %.2f, lr %.1e\n",
                 plan.flowType.c_str(), plan.flow.numBlocks, plan.flow.hiddenLayers, plan.flow.hiddenWidth,

@@ -270,11 +270,11 @@ private:
         plan.flowType = options.flowType;
         const TrainingSet data = trainingSetOf(preset, rungs);
         const std::string source = preset.trainOnAllRungs
-                                       ? "all " + std::to_string(rungs.size()) + " replica-exchange rungs, MBAR weights"
+                                       ? "all " + std::to_string(rungs.size()) + " replica-exchange rungs, MBAR weights at "
+                                             + std::to_string((int) std::lround(preset.dataTemperature())) + " K"
                                        : "the " + std::to_string((int) plan.temperature) + " K replica-exchange rung";
-        std::printf("  training data: %s, %lld frames (%.0f effective at %.0f K), %lld held out\n", source.c_str(),
-                    (long long) data.frames.size(0), data.effectiveFrames, plan.temperature,
-                    (long long) data.validation.size(0));
+        std::printf("  training data: %s, %lld frames (%.0f effective), %lld held out\n", source.c_str(),
+                    (long long) data.frames.size(0), data.effectiveFrames, (long long) data.validation.size(0));
         trainingSummary.text("training_data", source);
         trainingSummary.number("training_frames", (double) data.frames.size(0));
         trainingSummary.number("training_effective_frames", data.effectiveFrames);

@@ -159,7 +159,7 @@ TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
     const double rung = 0.9 * (double) (alanine::presetNamed("smoke").mdSteps / alanine::presetNamed("smoke").mdInterval);
     EXPECT_EQ(frames, 3 * rung) << summary;
     EXPECT_TRUE(effective > 0 && effective < frames) << summary;
-    EXPECT_NE(summary.find("\"training_data\": \"all 3 replica-exchange rungs, MBAR weights\""), std::string::npos);
+    EXPECT_NE(summary.find("\"training_data\": \"all 3 replica-exchange rungs, MBAR weights at 300 K\""), std::string::npos);
     std::string flow = fileContents(folder + "/flow.bgflow");
 
     PipelineRun second = runPipeline("--preset smoke --no-plots --output " + folder);

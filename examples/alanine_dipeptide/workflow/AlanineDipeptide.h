@@ -183,7 +183,8 @@ TrainingSet heldOutSplit(const at::Tensor& frames, double validationFraction);
 
 /**
  * Every rung of a replica-exchange run (rungs[k].x and .energy, at
- * temperatures[k]), pooled and reweighted by MBAR to temperatures.front():
+ * temperatures[k]), pooled and reweighted by MBAR to `target` (K; 0:
+ * temperatures.front()):
  * each rung's first frames train, the last `validationFraction` of each is
  * held out, and the held-out frames of rung 0 validate. The higher rungs
  * add the crossings between basins that the lowest rung sees rarely
@@ -191,7 +192,7 @@ TrainingSet heldOutSplit(const at::Tensor& frames, double validationFraction);
  * ESS of the flow trained on them).
  */
 TrainingSet pooledRungs(const std::vector<Samples>& rungs, const std::vector<double>& temperatures,
-                        double validationFraction);
+                        double validationFraction, double target = 0);
 
 /**
  * Trains a flow on `data` for plan.temperature: maximum likelihood (with
@@ -266,6 +267,13 @@ struct Preset {
     long long mdEquilibrationSteps = 20000;  // per replica, before the first frame
     std::vector<double> mdLadder;  // K: the pipeline's replica-exchange MD, from plan.temperature up
     bool trainOnAllRungs = true;   // train on every rung reweighted by MBAR (pooledRungs), else on the lowest
+    // K: the temperature pooledRungs reweights the rungs to for training (0:
+    // plan.temperature). A little above it, the flow learns a slightly
+    // broader distribution, whose weights at plan.temperature are less
+    // heavy-tailed (README). Validation stays at plan.temperature.
+    double trainingDataTemperature = 0;
+    /** K: trainingDataTemperature, or plan.temperature where it is 0. */
+    double dataTemperature() const { return trainingDataTemperature > 0 ? trainingDataTemperature : plan.temperature; }
     TrainingPlan plan;
     int flowSamples = 0;
     ChainOptions chain;      // LatentMetropolisIntegrator
