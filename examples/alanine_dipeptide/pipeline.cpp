@@ -1,6 +1,7 @@
 // The alanine dipeptide pipeline (paper 001, Fig. 3), end to end:
 //   1. replica-exchange MD on 4 rungs from 300 to 600 K (training data: every
-//      rung, reweighted to 300 K by MBAR; the 300 and 600 K rungs for comparison);
+//      rung, reweighted by MBAR to 330 K for the default preset, to 300 K for
+//      the others; the 300 and 600 K rungs for comparison);
 //   2. a flow (spline by default) trained at 300 K: maximum likelihood
 //      stopped early on held-out 300 K frames, then (presets long and smoke)
 //      mixed ML + KL;
