@@ -60,7 +60,8 @@ void run(int argc, char** argv) {
 
     // Every rung's first 90% for training, its last 10% held out (the pipeline's split).
     const alanine::TrainingSet rung = alanine::heldOutSplit(remd.rungs.front().x, plan.validationFraction);
-    const alanine::TrainingSet pooled = alanine::pooledRungs(remd.rungs, preset.mdLadder, plan.validationFraction);
+    const alanine::TrainingSet pooled =
+        alanine::pooledRungs(remd.rungs, preset.mdLadder, plan.validationFraction, temperature);
     const at::Tensor& test = rung.validation;
     std::printf("MBAR over %lld frames: Kish ESS of the pooled frames at %.0f K %.0f (the 300 K rung alone: %lld)\n",
                 (long long) pooled.frames.size(0), temperature, pooled.effectiveFrames, (long long) rung.frames.size(0));

@@ -1,7 +1,8 @@
 // How the pipeline's 300 K flow gains from a larger training budget: trains
 // the default preset's spline flow on the replica-exchange MD of a finished
-// pipeline run (its md<T>.csv and .dcd, every rung reweighted to 300 K by
-// MBAR, the pipeline's split and early stopping) with each combination of
+// pipeline run (its md<T>.csv and .dcd, every rung reweighted by MBAR to
+// the preset's training-data temperature, the pipeline's split and early
+// stopping) with each combination of
 // ML and mixed stage lengths and seeds (a seed sets the initial weights and
 // the trainer's random numbers), and prints per flow the held-out NLL, the
 // Kish ESS of --sets independent sets of flow samples at 300 K with their
@@ -76,16 +77,16 @@ void run(int argc, char** argv) {
     const double temperature = preset.plan.temperature;
     std::printf("training data: %lld frames (%.0f effective at %.0f K) from %s\n", (long long) data.frames.size(0),
                 data.effectiveFrames, preset.dataTemperature(), mdFolder.c_str());
-    const alanine::TrainingPlan& plan = preset.plan;
+    const alanine::TrainingPlan& base = preset.plan;
     std::printf("%s flow: %d blocks, %d x %d, %d bins; batch %lld; mixed stage lambda 0 -> %.2f, lr %.1e\n",
-                plan.flowType.c_str(), plan.flow.numBlocks, plan.flow.hiddenLayers, plan.flow.hiddenWidth,
-                plan.flow.splineBins, (long long) plan.batchSize, plan.mixedLambda, plan.mixedLearningRate);
+                base.flowType.c_str(), base.flow.numBlocks, base.flow.hiddenLayers, base.flow.hiddenWidth,
+                base.flow.splineBins, (long long) base.batchSize, base.mixedLambda, base.mixedLearningRate);
     std::printf("%8s %8s %5s %10s %8s %10s  %s\n", "ML", "mixed", "seed", "NLL test", "CPU s", "median ESS",
                 "ESS/N % of each sample set");
     for (int ml : mlSteps)
         for (int mixed : mixedSteps)
             for (int seed : seeds) {
-                alanine::TrainingPlan plan = preset.plan;
+                alanine::TrainingPlan plan = base;
                 plan.mlSteps = ml;
                 plan.mixedSteps = mixed;
                 plan.seed = seed;
@@ -95,13 +96,11 @@ void run(int argc, char** argv) {
                 const double cpu = alanine::processCpuSeconds() - cpuBegin;
                 std::vector<double> ess;
                 std::string list;
-                for (int set = 0; set < sets; set++) {
-                    // Set 0 is the pipeline's flow300 sample (seed 22); the others its extra sets (1, 2, ...).
-                    const alanine::Samples s =
-                        alanine::sampleFlow(molecule, model, temperature, samples, set == 0 ? 22 : set);
+                // The pipeline's sets of flow samples at 300 K (the same seeds).
+                for (const alanine::Samples& s : alanine::sampleFlowSets(molecule, model, temperature, samples, sets)) {
                     ess.push_back(100 * kishEffectiveSampleSize(s.logWeight));
                     char entry[32];
-                    std::snprintf(entry, sizeof(entry), "%s%.2f", set ? ", " : "", ess.back());
+                    std::snprintf(entry, sizeof(entry), "%s%.2f", list.empty() ? "" : ", ", ess.back());
                     list += entry;
                 }
                 std::vector<double> sorted = ess;

@@ -290,12 +290,9 @@ private:
      */
     void sampleFlow() {
         flow600 = alanine::sampleFlow(molecule, *model, HOT, preset.flowSamples, 21);
-        std::vector<Samples> sets;
-        for (int seed : {22, 1, 2, 3, 4}) {
-            sets.push_back(alanine::sampleFlow(molecule, *model, COLD, preset.flowSamples, seed));
-            sets.back().x = at::Tensor();  // the series are kept, not the configurations
-            flow300EssSets.push_back(kishEffectiveSampleSize(sets.back().logWeight));
-        }
+        const std::vector<Samples> sets = alanine::sampleFlowSets(molecule, *model, COLD, preset.flowSamples, 5);
+        for (const Samples& set : sets)
+            flow300EssSets.push_back(kishEffectiveSampleSize(set.logWeight));
         flow300 = alanine::concatenated(sets);
         writeSeries(flow600, out + "/flow600.csv");
         writeSeries(flow300, out + "/flow300.csv");

@@ -118,7 +118,7 @@ TEST(Workflow, PooledRungsWeighEveryFrameByMBARAtTheLowestRung) {
         rungs[k].x = (at::arange(frames, at::kDouble) + 100 * k).reshape({frames, 1, 1}).expand({frames, atoms, 3}).contiguous();
         rungs[k].energy = at::full({frames}, k == 0 ? 0.0 : 1000.0, at::kDouble);
     }
-    const alanine::TrainingSet data = alanine::pooledRungs(rungs, {300.0, 600.0}, 0.1);
+    const alanine::TrainingSet data = alanine::pooledRungs(rungs, {300.0, 600.0}, 0.1, 300.0);
     ASSERT_EQ(data.frames.size(0), 36);  // 18 of each rung train, 2 of each are held out
     EXPECT_TRUE(at::equal(data.frames.narrow(0, 0, 18), rungs[0].x.narrow(0, 0, 18)));
     EXPECT_TRUE(at::equal(data.frames.narrow(0, 18, 18), rungs[1].x.narrow(0, 0, 18)));
@@ -129,7 +129,7 @@ TEST(Workflow, PooledRungsWeighEveryFrameByMBARAtTheLowestRung) {
         EXPECT_LT(data.logWeights[18 + i].item<double>(), -100) << i;
     }
     EXPECT_NEAR(data.effectiveFrames, 18.0, 1e-6);
-    EXPECT_THROW(alanine::pooledRungs(rungs, {300.0}, 0.1), OpenMM::OpenMMException);  // one temperature per rung
+    EXPECT_THROW(alanine::pooledRungs(rungs, {300.0}, 0.1, 300.0), OpenMM::OpenMMException);  // one temperature per rung
     EXPECT_THROW(alanine::heldOutSplit(rungs[0].x, 1.0), OpenMM::OpenMMException);
 }
 

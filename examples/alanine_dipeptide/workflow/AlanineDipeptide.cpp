@@ -576,8 +576,7 @@ TrainingSet pooledRungs(const std::vector<Samples>& rungs, const std::vector<dou
     const MBAR mbar(reducedEnergiesAtTemperatures(pooledEnergies, temperatures), counts);
     TrainingSet data;
     data.frames = at::cat(frames);
-    const double temperature = target > 0 ? target : temperatures.front();
-    data.logWeights = mbar.logWeights(reducedEnergiesAtTemperatures(pooledEnergies, {temperature}).reshape({-1}));
+    data.logWeights = mbar.logWeights(reducedEnergiesAtTemperatures(pooledEnergies, {target}).reshape({-1}));
     data.validation = bottom.validation;
     data.setupFrames = bottom.frames;
     data.effectiveFrames = kishEffectiveSampleSize(data.logWeights) * (double) data.frames.size(0);
@@ -670,6 +669,16 @@ Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temp
                                         sample.inDomain & energy.finite)
                         - sample.logq;
     return samples;
+}
+
+std::vector<Samples> sampleFlowSets(const Molecule& molecule, const FlowModel& model, double temperature, int count,
+                                    int sets) {
+    std::vector<Samples> result;
+    for (int set = 0; set < sets; set++) {
+        result.push_back(sampleFlow(molecule, model, temperature, count, set == 0 ? 22 : set));
+        result.back().x = at::Tensor();  // the series are kept, not the configurations
+    }
+    return result;
 }
 
 namespace {

@@ -183,8 +183,7 @@ TrainingSet heldOutSplit(const at::Tensor& frames, double validationFraction);
 
 /**
  * Every rung of a replica-exchange run (rungs[k].x and .energy, at
- * temperatures[k]), pooled and reweighted by MBAR to `target` (K; 0:
- * temperatures.front()):
+ * temperatures[k]), pooled and reweighted by MBAR to `target` (K):
  * each rung's first frames train, the last `validationFraction` of each is
  * held out, and the held-out frames of rung 0 validate. The higher rungs
  * add the crossings between basins that the lowest rung sees rarely
@@ -192,7 +191,7 @@ TrainingSet heldOutSplit(const at::Tensor& frames, double validationFraction);
  * ESS of the flow trained on them).
  */
 TrainingSet pooledRungs(const std::vector<Samples>& rungs, const std::vector<double>& temperatures,
-                        double validationFraction, double target = 0);
+                        double validationFraction, double target);
 
 /**
  * Trains a flow on `data` for plan.temperature: maximum likelihood (with
@@ -212,6 +211,13 @@ FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const Tr
 
 /** Flow samples at T with their energies and importance weights (the frame of the minimized structure). */
 Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temperature, int count, int seed);
+
+/**
+ * `sets` independent sets of `count` flow samples at T, as the pipeline draws
+ * them (seeds 22, 1, 2, ...), each without its configurations (x undefined).
+ */
+std::vector<Samples> sampleFlowSets(const Molecule& molecule, const FlowModel& model, double temperature, int count,
+                                    int sets);
 
 /** One Monte Carlo run's samples and statistics. */
 struct ChainResult {
