@@ -23,6 +23,17 @@ if(OpenMM_LIBRARY)
     # (libOpenMM.so.7.7).
     get_filename_component(_openmm_real "${OpenMM_LIBRARY}" REALPATH)
     string(REGEX MATCH "[0-9]+\\.[0-9]+(\\.[0-9]+)?$" OpenMM_VERSION "${_openmm_real}")
+    # PyPI's wheel and conda name it plain libOpenMM.so; their Python package
+    # beside it has openmm/version.py (wheel: <site>/OpenMM.libs next to
+    # <site>/openmm; conda: <prefix>/lib/python3.X/site-packages/openmm).
+    if(NOT OpenMM_VERSION)
+        file(GLOB _openmm_version_files "${OpenMM_INCLUDE_DIR}/../../openmm/version.py"
+                                        "${OpenMM_INCLUDE_DIR}/../lib/python3*/site-packages/openmm/version.py")
+        foreach(_file ${_openmm_version_files})
+            file(STRINGS "${_file}" _line REGEX "^short_version = ")
+            string(REGEX MATCH "[0-9]+\\.[0-9]+(\\.[0-9]+)?" OpenMM_VERSION "${_line}")
+        endforeach()
+    endif()
 endif()
 
 # The default plugin directory: <prefix>/lib/plugins for OpenMM's own

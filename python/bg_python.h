@@ -10,6 +10,7 @@
 #include <numpy/arrayobject.h>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not included by ATen.h since PyTorch 2)
 #include <openmm/Vec3.h>
 
 #include <cstring>

@@ -22,7 +22,17 @@ inline at::Generator generatorFromSeed(uint64_t seed) {
 %}
 
 %init %{
-    import_array();
+    // NumPy's import_array() returns NULL on failure: right for the PyObject*
+    // init function of SWIG up to 4.3, wrong for the int exec function
+    // (multi-phase initialisation) of SWIG 4.4 on, which must return -1.
+    if (_import_array() < 0) {
+        PyErr_SetString(PyExc_ImportError, "openmmbg: numpy.core.multiarray failed to import");
+#if SWIG_VERSION >= 0x040400
+        return -1;
+#else
+        return NULL;
+#endif
+    }
 %}
 
 %include <stdint.i>

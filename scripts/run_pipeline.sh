@@ -2,11 +2,23 @@
 # The main job: set-up (scripts/setup.sh), then the alanine dipeptide
 # pipeline, writing results/alanine_dipeptide/. Arguments go to the pipeline
 # (e.g. --preset long, --output DIR, --flow FILE; --help lists them).
+# BG_STACK=pypi runs it on the PyPI stack (OpenMM 8, PyTorch 2; docs/stacks.md).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD_DIR=${BG_BUILD_DIR:-$ROOT/build}
-bash "$ROOT/scripts/setup.sh"
+case "${BG_STACK:-debian}" in
+    debian) BUILD_DIR=${BG_BUILD_DIR:-$ROOT/build} ;;
+    pypi) BUILD_DIR=${BG_BUILD_DIR:-$ROOT/build-pypi} ;;
+    *) echo "run_pipeline: BG_STACK must be debian or pypi, got '$BG_STACK'" >&2; exit 1 ;;
+esac
+BG_BUILD_DIR="$BUILD_DIR" bash "$ROOT/scripts/setup.sh"
+if [ "${BG_STACK:-debian}" = pypi ]; then
+    # C++ programs load plugins from OPENMM_PLUGIN_DIR; the wheel's compiled-in
+    # folder (/usr/local/openmm/lib/plugins) is not where pip put them.
+    OPENMM_PLUGIN_DIR=$("${BG_VENV:-$ROOT/.venv-pypi}/bin/python" -c \
+        'import os, openmm.version as v; print(os.path.join(v.openmm_library_path, "plugins"))')
+    export OPENMM_PLUGIN_DIR
+fi
 
 export OMP_NUM_THREADS=1
 cd "$ROOT"

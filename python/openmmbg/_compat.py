@@ -19,6 +19,19 @@ def kernelsAvailable(platform="Reference"):
     return platform.supportsKernels(list(KERNEL_NAMES))
 
 
+def openmmPluginDirectory():
+    """The folder `import openmm` loaded plugins from: OPENMM_PLUGIN_DIR if
+    set, else the plugins folder beside the OpenMM library of the openmm
+    package (Debian's, PyPI's wheel, conda), else OpenMM's compiled-in default."""
+    folder = os.environ.get("OPENMM_PLUGIN_DIR")
+    if folder is not None:
+        return folder
+    beside = os.path.join(openmm.version.openmm_library_path, "plugins")
+    if os.path.isdir(openmm.version.openmm_library_path):
+        return beside
+    return openmm.Platform.getDefaultPluginsDirectory()
+
+
 def loadPlugin():
     """Makes sure the kernel plugin is loaded: `import openmm` loads it from
     OPENMM_PLUGIN_DIR or OpenMM's plugin directory; otherwise it is loaded from

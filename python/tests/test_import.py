@@ -1,4 +1,5 @@
-"""The module imports next to Debian's openmm, loads its plugin and shares openmm's SWIG types."""
+"""The module imports next to openmm, loads its plugin and shares openmm's SWIG types."""
+import ctypes
 import os
 import subprocess
 import sys
@@ -7,8 +8,22 @@ import openmm
 import openmmbg
 
 
+def cudaDriverPresent():
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return True
+    except OSError:
+        return False
+
+
 def test_plugins_load_without_failures():
-    assert openmm.Platform.getPluginLoadFailures() == ()
+    failures = openmm.Platform.getPluginLoadFailures()
+    if not cudaDriverPresent():
+        # OpenMM's own CUDA plugins (openmm-cuda-13 on the PyPI stack) cannot
+        # load without the CUDA driver; ours are not installed there.
+        failures = [failure for failure in failures if "libcuda.so.1" not in failure
+                    and "libOpenMMCUDA.so: cannot open" not in failure]
+    assert list(failures) == []
     assert openmmbg.kernelsAvailable("Reference")
     assert openmmbg.kernelsAvailable("CPU")
 
@@ -26,7 +41,7 @@ def test_one_library_and_the_plugin_from_openmms_plugin_folder():
     assert len(mappedFiles("libOpenMMBG.so")) == 1
     plugins = mappedFiles("libOpenMMBGReference.so")
     assert len(plugins) == 1
-    directory = os.environ.get("OPENMM_PLUGIN_DIR") or openmm.Platform.getDefaultPluginsDirectory()
+    directory = openmmbg._compat.openmmPluginDirectory()
     assert os.path.dirname(plugins.pop()) == os.path.realpath(directory)
 
 

@@ -226,13 +226,25 @@ TEST(Pipeline, ComparesEveryEstimateWithTheReference) {
     for (const char* name : {"md300", "flow300", "flow300_reweighted", "mcmc300", "pt300", "md600", "flow600_reweighted"})
         EXPECT_NE(summary.find(std::string("\"dF_phi_") + name + "_vs_reference_errors\""), std::string::npos) << name;
     // Basins are estimated at 300 K, so compared where the reference has them there (alpha_R), not elsewhere.
-    const size_t alphaR = summary.find("\"dF_alpha_R_mcmc300\": ");
-    ASSERT_NE(alphaR, std::string::npos) << summary;
-    const std::string basin = summary.substr(alphaR, summary.find('\n', alphaR) - alphaR);
-    const double basinValue = jsonNumber(basin, "value"), basinError = jsonNumber(basin, "error");
-    ASSERT_TRUE(std::isfinite(basinValue) && std::isfinite(basinError)) << basin;
-    EXPECT_NEAR(jsonNumber(summary, "dF_alpha_R_mcmc300_vs_reference_errors"),
-                (basinValue - 0.5) / std::hypot(basinError, 0.05), 1e-4 * (1 + std::abs(basinValue)));
+    // Which estimates the smoke run's short chains make finite depends on the run (a chain that stays
+    // in alpha_R gives -inf); every one is compared, and the finite ones are checked number for number.
+    int finiteBasins = 0;
+    for (const char* name : {"md300", "mcmc300", "pt300", "flow300_reweighted"}) {
+        const std::string key = std::string("dF_alpha_R_") + name;
+        const size_t alphaR = summary.find("\"" + key + "\": ");
+        ASSERT_NE(alphaR, std::string::npos) << key << "\n" << summary;
+        const std::string basin = summary.substr(alphaR, summary.find('\n', alphaR) - alphaR);
+        const double basinValue = jsonNumber(basin, "value"), basinError = jsonNumber(basin, "error");
+        const double compared = jsonNumber(summary, key + "_vs_reference_errors");
+        if (std::isfinite(basinValue) && std::isfinite(basinError)) {
+            finiteBasins++;
+            EXPECT_NEAR(compared, (basinValue - 0.5) / std::hypot(basinError, 0.05),
+                        1e-4 * (1 + std::abs(basinValue))) << key;
+        } else {
+            EXPECT_TRUE(std::isinf(compared) && (compared > 0) == (basinValue > 0)) << basin << "\n" << compared;
+        }
+    }
+    EXPECT_GE(finiteBasins, 1) << summary;
     EXPECT_EQ(summary.find("reference_dF_alpha_L"), std::string::npos) << summary;
     EXPECT_EQ(summary.find("dF_C7eq_beta_mcmc300_vs_reference_errors"), std::string::npos) << summary;
 
