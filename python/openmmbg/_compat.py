@@ -26,9 +26,9 @@ def openmmPluginDirectory():
     folder = os.environ.get("OPENMM_PLUGIN_DIR")
     if folder is not None:
         return folder
-    beside = os.path.join(openmm.version.openmm_library_path, "plugins")
-    if os.path.isdir(openmm.version.openmm_library_path):
-        return beside
+    libraries = openmm.version.openmm_library_path  # empty for Debian's package
+    if os.path.isdir(libraries):
+        return os.path.join(libraries, "plugins")
     return openmm.Platform.getDefaultPluginsDirectory()
 
 
