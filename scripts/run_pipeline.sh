@@ -6,17 +6,13 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-case "${BG_STACK:-debian}" in
-    debian) BUILD_DIR=${BG_BUILD_DIR:-$ROOT/build} ;;
-    pypi) BUILD_DIR=${BG_BUILD_DIR:-$ROOT/build-pypi} ;;
-    *) echo "run_pipeline: BG_STACK must be debian or pypi, got '$BG_STACK'" >&2; exit 1 ;;
-esac
+source "$ROOT/scripts/stack.sh"
+bg_stack "${BG_STACK:-debian}"
 BG_BUILD_DIR="$BUILD_DIR" bash "$ROOT/scripts/setup.sh"
 if [ "${BG_STACK:-debian}" = pypi ]; then
     # C++ programs load plugins from OPENMM_PLUGIN_DIR; the wheel's compiled-in
     # folder (/usr/local/openmm/lib/plugins) is not where pip put them.
-    OPENMM_PLUGIN_DIR=$("${BG_VENV:-$ROOT/.venv-pypi}/bin/python" -c \
-        'import os, openmm.version as v; print(os.path.join(v.openmm_library_path, "plugins"))')
+    OPENMM_PLUGIN_DIR="$(bg_openmm_library_dir)/plugins"
     export OPENMM_PLUGIN_DIR
 fi
 

@@ -8,6 +8,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$ROOT/scripts/stack.sh"
 case "${BG_STACK:-debian}" in
     debian | pypi) STACKS=("${BG_STACK:-debian}") ;;
     all) STACKS=(debian pypi) ;;
@@ -26,14 +27,9 @@ timings=()
 
 # One stack: set-up, ctest, pytest; adds to the counts above.
 run_stack() {
-    local stack=$1 build_dir python start=$SECONDS
-    if [ "$stack" = debian ]; then
-        build_dir=${BG_BUILD_DIR:-$ROOT/build}
-        python=/usr/bin/python3
-    else
-        build_dir=${BG_BUILD_DIR:-$ROOT/build-pypi}
-        python=${BG_VENV:-$ROOT/.venv-pypi}/bin/python
-    fi
+    local stack=$1 start=$SECONDS BUILD_DIR PYTHON VENV
+    bg_stack "$stack"
+    local build_dir=$BUILD_DIR python=$PYTHON
     echo "== stack: $stack"
     if ! BG_STACK=$stack BG_BUILD_DIR="$build_dir" bash "$ROOT/scripts/setup.sh"; then
         echo "set-up of the $stack stack failed"

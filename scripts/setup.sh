@@ -23,12 +23,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$ROOT/scripts/stack.sh"
 STACK=${BG_STACK:-debian}
-case "$STACK" in
-    debian) BUILD_DIR=${BG_BUILD_DIR:-$ROOT/build} ;;
-    pypi) BUILD_DIR=${BG_BUILD_DIR:-$ROOT/build-pypi} ;;
-    *) echo "setup: BG_STACK must be debian or pypi, got '$STACK'" >&2; exit 1 ;;
-esac
+bg_stack "$STACK"
 # nproc obeys OMP_NUM_THREADS: ask it for the cores without that limit.
 JOBS=${BG_JOBS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
@@ -64,7 +61,6 @@ fi
 
 stack_args=()
 if [ "$STACK" = pypi ]; then
-    VENV=${BG_VENV:-$ROOT/.venv-pypi}
     REQUIREMENTS="$ROOT/scripts/requirements-pypi.txt"
     if [ ! -x "$VENV/bin/python" ]; then
         echo "== creating the virtual environment $VENV"
@@ -76,11 +72,10 @@ if [ "$STACK" = pypi ]; then
         "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$REQUIREMENTS"
         cp "$REQUIREMENTS" "$VENV/.openmmbg-requirements"
     fi
-    PYTHON="$VENV/bin/python"
     # Where the wheels keep OpenMM (OpenMM.libs: include/, lib/, lib/plugins/)
     # and LibTorch (torch/: include/, lib/, share/cmake/), found without
     # importing torch (which loads its CUDA libraries).
-    openmm_prefix=$("$PYTHON" -c 'import os, openmm.version as v; print(os.path.dirname(v.openmm_library_path))')
+    openmm_prefix=$(dirname "$(bg_openmm_library_dir)")
     torch_prefix=$("$PYTHON" -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')
     site_dir=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     stack_args=(-DOPENMM_DIR="$openmm_prefix" -DCMAKE_PREFIX_PATH="$torch_prefix"
