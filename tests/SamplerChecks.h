@@ -82,8 +82,8 @@ FlowModel untrainedDoubleWellFlow(const OpenMM::System& system);
 FlowModel trainedDoubleWellFlow(const OpenMM::System& system, const std::string& type);
 
 /**
- * LatentMetropolisIntegrator chains of 300 moves from stratified exact starts
- * (6 per stratum) at T_ref and 2 T_ref, checked for stationarity against the
+ * LatentMetropolisIntegrator chains of 150 moves from stratified exact starts
+ * (12 per stratum) at T_ref and 2 T_ref, checked for stationarity against the
  * exact marginal; the moves must be accepted often enough to mean something.
  */
 void expectStationaryLatentMetropolis(const FlowModel& model, double sigma, double independence, int seed,

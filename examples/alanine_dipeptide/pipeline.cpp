@@ -408,6 +408,8 @@ private:
         std::vector<double> sorted = flow300EssSets;
         std::sort(sorted.begin(), sorted.end());
         summary.number("flow300_ess_median", sorted[sorted.size() / 2]);
+        // Samples with a stereocentre of the other handedness weigh 0 (sampleFlow).
+        summary.number("flow300_other_handedness", flow300.otherHandedness.to(at::kDouble).mean().item<double>());
         // dF_phi of every method, with the temperature it estimates.
         std::vector<std::tuple<std::string, double, Estimate>> dF = {
             {"md600", 600.0, phiFreeEnergyDifference(md[0].phi)},

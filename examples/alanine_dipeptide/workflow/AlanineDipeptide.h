@@ -46,6 +46,10 @@ struct Samples {
     at::Tensor phi, psi;   // [F] rad
     at::Tensor energy;     // [F] potential energy, kJ/mol
     at::Tensor logWeight;  // [F] importance log-weights (flow samples only), else undefined
+    // [F] bool (flow samples only): a stereocentre, e.g. a methyl group's
+    // labelled hydrogens, has the other handedness than the minimized
+    // structure; such samples are outside the samplers' target (weight 0).
+    at::Tensor otherHandedness;
 };
 
 /** The parts one after the other, every series the first part has (all parts must have it). */
@@ -209,7 +213,19 @@ FlowModel trainFlow(const Molecule& molecule, const at::Tensor& frames, const Tr
                     const std::string& checkpointPath, const std::function<void(const TrainingProgress&)>& progress,
                     const std::function<void(const FlowTrainer&)>& resumed = nullptr);
 
-/** Flow samples at T with their energies and importance weights (the frame of the minimized structure). */
+/**
+ * [F] bool: configurations x [F, N, 3] (nm) with a stereocentre of the other
+ * handedness than in the minimized structure (Stereochemistry: C-alpha, and
+ * the labelled hydrogens of each methyl group).
+ */
+at::Tensor otherHandedness(const Molecule& molecule, const at::Tensor& x);
+
+/**
+ * Flow samples at T with their energies and importance weights (the frame of
+ * the minimized structure). The target is the samplers' one: the Boltzmann
+ * distribution of the minimized structure's stereoisomer, so a sample of the
+ * other handedness (otherHandedness) weighs 0 (docs/math.md, "Stereochemistry").
+ */
 Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temperature, int count, int seed);
 
 /**
