@@ -145,4 +145,41 @@ public:
     int64_t getCompletedSteps(const std::string& stage) const;
 };
 
+/**
+ * Temperature annealing on the flow's own weighted samples (annealFlow):
+ * temperatures (K) in the order visited, the last the target; samples per
+ * temperature; the weighted-ML stage run at each; the seed of the samples.
+ */
+struct AnnealingSchedule {
+    int64_t samples;
+    TrainingStage stage;
+    uint64_t seed;
+};
+
+%extend AnnealingSchedule {
+    void _setTemperatures(const std::vector<double>& temperatures) { $self->temperatures = temperatures; }
+    std::vector<double> _getTemperatures() const { return $self->temperatures; }
+    /** Samples with a stereocentre of another handedness than in x (N, 3) nm weigh 0. */
+    void setStereoReference(const at::Tensor& x) { $self->stereoReference = x; }
+    %pythoncode %{
+        temperatures = property(_getTemperatures, _setTemperatures,
+                                doc="Temperatures (K) in the order visited; the last is the target.")
+    %}
+}
+
+/** What one temperature of the ladder did: its ESS before training there, and the stage's summary. */
+struct AnnealingStep {
+    double temperature;
+    double essFraction;
+    double zeroWeightFraction;
+    TrainingSummary training;
+};
+
+}
+
+%template(AnnealingSteps) std::vector<OpenMMBG::AnnealingStep>;
+
+namespace OpenMMBG {
+/** Runs the schedule: the trainer's model is trained in place, its data replaced; returns one AnnealingStep per temperature. */
+std::vector<AnnealingStep> annealFlow(FlowTrainer& trainer, OpenMMEnergy& energy, const AnnealingSchedule& schedule);
 }

@@ -82,6 +82,7 @@ BG_WITHOUT_GIL(OpenMMBG::FlowMoveIntegrator::step)
 BG_WITHOUT_GIL(OpenMMBG::FlowMoveIntegrator::warmUp)
 BG_WITHOUT_GIL(OpenMMBG::FlowTrainer::train)
 BG_WITHOUT_GIL(OpenMMBG::FlowTrainer::testNLL)
+BG_WITHOUT_GIL(OpenMMBG::annealFlow)
 BG_WITHOUT_GIL(OpenMMBG::OpenMMEnergy::evaluate)
 
 %include "bg_typemaps.i"

@@ -3,6 +3,7 @@
 
 #include "TestSupport.h"
 #include "openmmbg/tools/DCDFile.h"
+#include "openmmbg/FlowAnnealing.h"
 #include "openmmbg/FlowTrainer.h"
 #include "openmmbg/tools/Metrics.h"
 #include "openmmbg/tools/ToySystems.h"
@@ -142,6 +143,63 @@ TEST(FlowTrainer, WeightedDataFromAnotherTemperatureTeachesTheTarget) {
     expectMessage([&] { trainer.setData(data, T, bad); }, "NaN or +inf");
     expectMessage([&] { trainer.setData(data, T, at::full({20000}, -INFINITY, at::kDouble)); }, "every weight is zero");
     expectMessage([&] { trainer.setData(data, T, u.narrow(0, 0, 10)); }, "one log-weight per frame");
+}
+
+TEST(FlowAnnealing, CarriesAFlowFittedHotDownToTheTargetWithoutData) {
+    // The flow's density at T is first fitted to exact samples at 3T, then
+    // annealed on its own weighted samples through 2T and 1.4T to T (and T
+    // once more): its wells must move to T's, over 2 kT from 3T's.
+    DoubleWell well;
+    auto system = well.createSystem();
+    const double exact = well.freeEnergyDifference(T), hot = well.freeEnergyDifference(3 * T);
+    ASSERT_GT(std::abs(exact - hot), 2.0);
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(5);
+    at::Tensor data = well.sampleExact(20000, 3 * T, generator);
+    FlowModel model = FlowModel::createCartesian(*system, {0, 1}, data, "realnvp", smallFlow(), T);
+    FlowTrainer trainer(model, quietOptions());
+    trainer.setData(data, T);  // the density at T fitted to the 3T frames
+    TrainingStage ml;
+    ml.name = "ml";
+    ml.steps = 1000;
+    trainer.train(ml);
+    auto bridge = bridgeFor(*system);
+    const WellEstimate before = estimateWells(model, *bridge, 100000, 11);
+    EXPECT_NEAR(before.unweighted, hot, 0.5);
+
+    AnnealingSchedule schedule;
+    schedule.temperatures = {2 * T, 1.4 * T, T, T};
+    schedule.samples = 20000;
+    schedule.stage.name = "anneal";
+    schedule.stage.steps = 200;
+    schedule.stage.learningRate = 5e-4;
+    schedule.seed = 6;
+    std::vector<double> reported;
+    const std::vector<AnnealingStep> steps =
+        annealFlow(trainer, *bridge, schedule, [&](const AnnealingStep& step) { reported.push_back(step.temperature); });
+    ASSERT_EQ(steps.size(), 4u);
+    EXPECT_EQ(reported, schedule.temperatures);
+    for (const AnnealingStep& step : steps) {
+        EXPECT_GT(step.essFraction, 0.2) << step.temperature;  // small steps keep the weights usable
+        EXPECT_EQ(step.training.last.step, 200);
+        EXPECT_NE(step.training.last.stage.find("anneal@"), std::string::npos);
+    }
+    const WellEstimate after = estimateWells(model, *bridge, 100000, 12);
+    EXPECT_NEAR(after.unweighted, exact, 0.5) << "fraction right " << after.fractionRight;
+    EXPECT_GT(after.ess, before.ess);
+    EXPECT_GT(after.ess, 0.5);
+
+    // Bad schedules are refused before anything changes.
+    AnnealingSchedule bad = schedule;
+    bad.temperatures = {};
+    expectMessage([&] { annealFlow(trainer, *bridge, bad); }, "no temperatures");
+    bad.temperatures = {T, -T};
+    expectMessage([&] { annealFlow(trainer, *bridge, bad); }, "positive");
+    bad.temperatures = {T};
+    bad.samples = 1;
+    expectMessage([&] { annealFlow(trainer, *bridge, bad); }, "at least 2 samples");
+    bad.samples = 100;
+    bad.stereoReference = at::zeros({3, 3}, at::kDouble);
+    expectMessage([&] { annealFlow(trainer, *bridge, bad); }, "stereo reference has 3 particles");
 }
 
 TEST(FlowTrainer, DataFreeTemperingReachesTheTargetAndLearnsIt) {

@@ -8,6 +8,7 @@
 
 #include "openmmbg/CartesianCoordinates.h"
 #include "openmmbg/Flow.h"
+#include "openmmbg/FlowAnnealing.h"
 #include "openmmbg/FlowModel.h"
 #include "openmmbg/FlowTrainer.h"
 #include "openmmbg/InternalCoordinates.h"

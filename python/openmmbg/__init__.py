@@ -27,6 +27,8 @@ from .openmmbg import (
     Estimate,
     FlowConfig,
     FlowModel,
+    AnnealingSchedule,
+    AnnealingStep,
     FlowSample,
     FlowTrainer,
     LatentMetropolisIntegrator,
@@ -45,6 +47,7 @@ from .openmmbg import (
     TrainingSummary,
     TSFParallelTemperingIntegrator,
     FlowMoveIntegrator,
+    annealFlow,
     backboneDihedrals,
     blockAverage,
     dihedralAngles,
@@ -101,12 +104,14 @@ def _withFields(cls, keywords=True):
     cls.__repr__ = __repr__
 
 
-for _cls in (FlowConfig, TrainingStage, TrainerOptions, OpenMMEnergyOptions, DoubleWell, PdbAtom):
+for _cls in (FlowConfig, TrainingStage, TrainerOptions, OpenMMEnergyOptions, DoubleWell, PdbAtom, AnnealingSchedule):
     _withFields(_cls)
-for _cls in (TrainingProgress, TrainingSummary):
+for _cls in (TrainingProgress, TrainingSummary, AnnealingStep):
     _withFields(_cls, keywords=False)
 TrainingSummary.asdict = lambda self: {"last": self.last.asdict(), "finalTemperature": self.finalTemperature,
                                        "seconds": self.seconds}
+AnnealingStep.asdict = lambda self: {"temperature": self.temperature, "essFraction": self.essFraction,
+                                     "zeroWeightFraction": self.zeroWeightFraction, "training": self.training.asdict()}
 
 
 def _moveStatisticsAsDict(self):

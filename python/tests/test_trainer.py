@@ -151,3 +151,27 @@ def test_weighted_data_draws_batches_in_proportion_to_the_weights(system, exactD
         trainer.setData(exactData, T_REF, logWeights[:10])
     with pytest.raises(openmm.OpenMMException, match="every weight is zero"):
         trainer.setData(exactData, T_REF, np.full(len(data), -np.inf))
+
+
+def test_annealing_on_the_flows_own_samples(system, exactData):
+    # A flow fitted at T_REF is annealed to 2 T_REF and back on its own weighted samples.
+    model = smallFlow(system, exactData, seed=5)
+    trainer = openmmbg.FlowTrainer(model, openmmbg.TrainerOptions(numThreads=1, logInterval=1000))
+    trainer.setData(exactData, T_REF)
+    trainer.train(openmmbg.TrainingStage(name="ml", steps=100, batchSize=128, learningRate=5e-3))
+    bridge = openmmbg.OpenMMEnergy(system, T_REF, openmmbg.OpenMMEnergy.Options(platform="Reference", numWorkers=1))
+    schedule = openmmbg.AnnealingSchedule(temperatures=[2 * T_REF, T_REF], samples=2000, seed=3,
+                                          stage=openmmbg.TrainingStage(name="anneal", steps=20, batchSize=128))
+    assert schedule.temperatures == (2 * T_REF, T_REF)
+    steps = openmmbg.annealFlow(trainer, bridge, schedule)
+    assert [step.temperature for step in steps] == [2 * T_REF, T_REF]
+    for step in steps:
+        assert 0 < step.essFraction <= 1 and 0 <= step.zeroWeightFraction < 1
+        assert step.training.last.step == 20 and step.training.last.stage.startswith("anneal@")
+        assert set(step.asdict()) == {"temperature", "essFraction", "zeroWeightFraction", "training"}
+    assert bridge.getTemperature() == T_REF
+    with pytest.raises(openmm.OpenMMException, match="no temperatures"):
+        openmmbg.annealFlow(trainer, bridge, openmmbg.AnnealingSchedule())
+    schedule.setStereoReference(np.zeros((3, 3)))
+    with pytest.raises(openmm.OpenMMException, match="stereo reference has 3 particles"):
+        openmmbg.annealFlow(trainer, bridge, schedule)
