@@ -50,9 +50,7 @@ std::vector<AnnealingStep> annealFlow(FlowTrainer& trainer, OpenMMEnergy& energy
         if (reference.size(1) != model.getNumParticles())
             throw OpenMMException("annealFlow: the stereo reference has " + std::to_string(reference.size(1))
                                   + " particles, the flow " + std::to_string(model.getNumParticles()));
-        handedness = stereo->signs(reference)[0];
-        if ((handedness == 0).any().item<bool>())
-            throw OpenMMException("annealFlow: a stereocentre of the stereo reference is flat");
+        handedness = stereo->referenceSigns(reference, "annealFlow's stereo reference");
     }
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(schedule.seed);
     std::vector<AnnealingStep> steps;

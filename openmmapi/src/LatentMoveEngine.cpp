@@ -94,11 +94,7 @@ LatentMoveEngine::LatentMoveEngine(const FlowModel& model, bool checkStereochemi
 
 void LatentMoveEngine::setStereoReference(const at::Tensor& x) {
     if (stereo && stereo->getNumCentres() > 0) {
-        at::Tensor signs = stereo->signs(x.to(device))[0];
-        if ((signs == 0).any().item<bool>())
-            throw OpenMM::OpenMMException("LatentMoveEngine: a stereocentre of the starting configuration is flat "
-                                          "(its neighbours are coplanar); its handedness is undefined");
-        stereoReference = signs;
+        stereoReference = stereo->referenceSigns(x.to(device), "the starting configuration");
     } else {
         stereoReference = at::zeros({0}, at::TensorOptions().dtype(at::kDouble).device(device));
     }

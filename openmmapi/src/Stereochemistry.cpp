@@ -4,6 +4,7 @@
 #include "openmmbg/internal/Geometry.h"
 
 #include <ATen/ATen.h>
+#include <openmm/OpenMMException.h>
 
 namespace OpenMMBG {
 
@@ -31,6 +32,14 @@ at::Tensor Stereochemistry::signs(const at::Tensor& x) const {
         x.index_select(1, centreIndex.to(device)), x.index_select(1, neighbourIndex[0].to(device)),
         x.index_select(1, neighbourIndex[1].to(device)), x.index_select(1, neighbourIndex[2].to(device)));
     return at::sign(volume);
+}
+
+at::Tensor Stereochemistry::referenceSigns(const at::Tensor& x, const std::string& what) const {
+    at::Tensor result = signs(x.reshape({1, -1, 3}))[0];
+    if ((result == 0).any().item<bool>())
+        throw OpenMM::OpenMMException("Stereochemistry: a stereocentre of " + what
+                                      + " is flat (its neighbours are coplanar); its handedness is undefined");
+    return result;
 }
 
 at::Tensor Stereochemistry::matches(const at::Tensor& x, const at::Tensor& reference) const {

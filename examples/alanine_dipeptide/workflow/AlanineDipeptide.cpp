@@ -659,7 +659,8 @@ Samples concatenated(const std::vector<Samples>& parts) {
 
 at::Tensor otherHandedness(const Molecule& molecule, const at::Tensor& x) {
     const Stereochemistry stereo(molecule.system->getNumParticles(), bondsOfSystem(*molecule.system));
-    return ~stereo.matches(x, stereo.signs(positionsToTensor(molecule.structure.positions))[0]);
+    return ~stereo.matches(x, stereo.referenceSigns(positionsToTensor(molecule.structure.positions),
+                                                    "the minimized structure"));
 }
 
 Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temperature, int count, int seed) {

@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <array>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,12 @@ public:
 
     /** [B, C] signs (+1, -1, or 0 for a flat centre) of configurations x [B, N, 3]. */
     at::Tensor signs(const at::Tensor& x) const;
+    /**
+     * [C] signs of one configuration x ([1, N, 3] or [N, 3]), the handedness
+     * that matches() compares with. Throws OpenMMException, naming `what`
+     * (e.g. "the starting configuration"), if a centre is flat.
+     */
+    at::Tensor referenceSigns(const at::Tensor& x, const std::string& what) const;
     /** [B] bool: true where every centre of x has the sign in `reference` [C] (or [B, C]). */
     at::Tensor matches(const at::Tensor& x, const at::Tensor& reference) const;
 
