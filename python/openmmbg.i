@@ -104,3 +104,4 @@ void _registerRecordType(const std::string& name, PyObject* type) {
 %include "bg_trainer.i"
 %include "bg_integrators.i"
 %include "bg_tools.i"
+%include "bg_cglatent.i"

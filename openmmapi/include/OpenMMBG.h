@@ -2,10 +2,12 @@
 #define OPENMMBG_H_
 
 // Umbrella header of the OpenMM-BG plugin: Boltzmann generators for OpenMM.
-// The energy bridge, coordinates, flows and their trainer, and the
-// integrators. Toy systems, file formats and metrics used by the examples
+// The energy bridge, coordinates, flows and their trainer, the
+// integrators, and coarse-grained latent-variable models. Toy systems, file formats and metrics used by the examples
 // are in OpenMMBGTools.h.
 
+#include "openmmbg/CGLatentModel.h"
+#include "openmmbg/CGLatentTraining.h"
 #include "openmmbg/CartesianCoordinates.h"
 #include "openmmbg/Flow.h"
 #include "openmmbg/FlowAnnealing.h"

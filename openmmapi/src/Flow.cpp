@@ -88,27 +88,32 @@ std::shared_ptr<Flow> Flow::loadState(const std::string& typeName, const TensorM
         flow = SplineFlow::loadArchitecture(numCoordinates, config, state, prefix);
     else
         throw OpenMMException("Flow: unknown flow type '" + typeName + "' (known: realnvp, tsf, spline)");
+    loadParameterList(state, prefix, flow->parameters(), "Flow");
+    return flow;
+}
+
+void saveParameterList(TensorMap& state, const std::string& prefix, const std::vector<at::Tensor>& parameters) {
+    for (size_t i = 0; i < parameters.size(); i++)
+        state[prefix + "parameter." + std::to_string(i)] = parameters[i].detach().clone();
+}
+
+void loadParameterList(const TensorMap& state, const std::string& prefix, const std::vector<at::Tensor>& parameters,
+                       const std::string& owner) {
     // Copy the saved weights into the freshly built networks, in parameter order.
     at::NoGradGuard noGrad;
-    std::vector<at::Tensor> parameters = flow->parameters();
     for (size_t i = 0; i < parameters.size(); i++) {
         std::string key = prefix + "parameter." + std::to_string(i);
         auto found = state.find(key);
         if (found == state.end())
-            throw OpenMMException("Flow: the saved weights lack '" + key + "'");
+            throw OpenMMException(owner + ": the saved weights lack '" + key + "'");
         if (!found->second.sizes().equals(parameters[i].sizes()))
-            throw OpenMMException("Flow: saved weight '" + key + "' has shape " + shapeString(found->second)
+            throw OpenMMException(owner + ": saved weight '" + key + "' has shape " + shapeString(found->second)
                                   + ", the architecture needs " + shapeString(parameters[i]));
-        parameters[i].copy_(found->second);
+        at::Tensor target = parameters[i];
+        target.copy_(found->second);
     }
     if (state.count(prefix + "parameter." + std::to_string(parameters.size())))
-        throw OpenMMException("Flow: the saved weights have more tensors than the architecture");
-    return flow;
-}
-
-void saveFlowParameters(TensorMap& state, const std::string& prefix, const std::vector<at::Tensor>& parameters) {
-    for (size_t i = 0; i < parameters.size(); i++)
-        state[prefix + "parameter." + std::to_string(i)] = parameters[i].detach().clone();
+        throw OpenMMException(owner + ": the saved weights have more tensors than the architecture");
 }
 
 } // namespace OpenMMBG

@@ -6,6 +6,7 @@
 #include "openmmbg/SplineFlow.h"
 #include "openmmbg/TSFFlow.h"
 #include "openmmbg/internal/MLP.h"
+#include "openmmbg/internal/ModelFile.h"
 #include "openmmbg/internal/TensorChecks.h"
 
 #include <ATen/ATen.h>
@@ -25,62 +26,19 @@ namespace {
 
 const char* FORMAT_NAME = "openmm-bg-flow";
 
-// A flow file (docs/architecture.md, "Flow files"): a header, then the LibTorch
-// archive that holds everything else. The header records the archive's length
-// and its FNV-1a 64-bit hash: every step of the hash is a bijection of its state,
-// so any change of one byte, and almost any other change, alters it.
-const std::string FILE_MAGIC = "OpenMMBG flow\n";
-const size_t HEADER_SIZE = FILE_MAGIC.size() + 3 * sizeof(uint64_t);  // magic, version, length, hash
-
-uint64_t fnv1a64(const std::string& bytes) {
-    uint64_t hash = 14695981039346656037ull;
-    for (unsigned char byte : bytes) {
-        hash ^= byte;
-        hash *= 1099511628211ull;
-    }
-    return hash;
-}
-
-void appendNumber(std::string& out, uint64_t value) {
-    for (int i = 0; i < 8; i++)
-        out.push_back((char) ((value >> (8 * i)) & 0xff));  // little-endian on every machine
-}
-
-uint64_t numberAt(const std::string& bytes, size_t offset) {
-    uint64_t value = 0;
-    for (int i = 0; i < 8; i++)
-        value |= (uint64_t) (unsigned char) bytes[offset + i] << (8 * i);
-    return value;
-}
+// A flow file (docs/architecture.md, "Flow files"): the shared framing of
+// model files (ModelFile.h) around the LibTorch archive that holds everything.
+const ModelFileKind FLOW_FILE = {"OpenMMBG flow\n", "OpenMM-BG flow file"};
 
 /**
  * The archive inside a flow file, after checking the header; files of
  * format version 1 are bare archives (a zip file: "PK\3\4") without a hash.
  */
 std::string checkedArchive(const std::string& bytes, const std::string& description, int formatVersion, bool& bare) {
-    const std::string prefix = "FlowModel::load: " + description;
     bare = bytes.compare(0, 4, std::string("PK\3\4", 4)) == 0;
     if (bare)
         return bytes;
-    if (bytes.compare(0, FILE_MAGIC.size(), FILE_MAGIC) != 0)
-        throw OpenMMException(prefix + " is not an OpenMM-BG flow file (truncated or corrupt?)");
-    if (bytes.size() < HEADER_SIZE)
-        throw OpenMMException(prefix + " is truncated or corrupt: its header is incomplete");
-    const uint64_t version = numberAt(bytes, FILE_MAGIC.size());
-    const uint64_t length = numberAt(bytes, FILE_MAGIC.size() + 8), hash = numberAt(bytes, FILE_MAGIC.size() + 16);
-    if (version > (uint64_t) formatVersion)
-        throw OpenMMException(prefix + " has format version " + std::to_string(version) + ", this OpenMM-BG reads "
-                              "versions 1 to " + std::to_string(formatVersion) + "; it was written by a newer OpenMM-BG");
-    if (version < 2)
-        throw OpenMMException(prefix + " is corrupt: its header names format version " + std::to_string(version));
-    if (bytes.size() - HEADER_SIZE != length)
-        throw OpenMMException(prefix + " is truncated or corrupt: it holds " + std::to_string(bytes.size() - HEADER_SIZE)
-                              + " bytes after its header, which announces " + std::to_string(length));
-    std::string archive = bytes.substr(HEADER_SIZE);
-    if (fnv1a64(archive) != hash)
-        throw OpenMMException(prefix + " is corrupt: its checksum does not match its contents (the file was changed "
-                              "or damaged after it was written)");
-    return archive;
+    return checkedFramedArchive(bytes, FLOW_FILE, formatVersion, "FlowModel::load: " + description);
 }
 
 std::shared_ptr<Flow> makeFlow(const std::string& flowType, const CoordinateTransform& coordinates,
@@ -268,46 +226,24 @@ at::Tensor FlowModel::logProb(const at::Tensor& x, double temperature, at::Gener
 }
 
 void FlowModel::save(std::ostream& stream) const {
-    torch::serialize::OutputArchive archive;
-    archive.write("format", c10::IValue(std::string(FORMAT_NAME)));
-    archive.write("format_version", c10::IValue((int64_t) FORMAT_VERSION));
-    archive.write("coordinates_type", c10::IValue(coordinates->getTypeName()));
-    archive.write("flow_type", c10::IValue(flow->getTypeName()));
-    archive.write("reference_temperature", c10::IValue(referenceTemperature));
-    archive.write("metadata", c10::IValue(metadata));
     TensorMap state;
     coordinates->saveState(state, "coordinates.");
     flow->saveState(state, "flow.");
     state["normalization.shift"] = shift;
     state["normalization.scale"] = scale;
-    state["fingerprint.num_particles"] = at::tensor({(int64_t) fingerprint.numParticles}, at::kLong);
-    state["fingerprint.masses"] = at::tensor(fingerprint.masses, at::kDouble);
-    std::vector<int64_t> bonds;
-    for (const auto& bond : fingerprint.bonds)
-        bonds.insert(bonds.end(), {bond.first, bond.second});
-    state["fingerprint.bonds"] = at::tensor(bonds, at::kLong).reshape({-1, 2});
-    // Files hold CPU tensors: a flow trained on a GPU loads on any machine.
-    for (const auto& entry : state)
-        archive.write("tensor." + entry.first, entry.second.detach().to(at::kCPU).contiguous());
-    std::ostringstream archiveBytes;
-    archive.save_to(archiveBytes);
-    const std::string payload = archiveBytes.str();
-    std::string header = FILE_MAGIC;
-    appendNumber(header, (uint64_t) FORMAT_VERSION);
-    appendNumber(header, (uint64_t) payload.size());
-    appendNumber(header, fnv1a64(payload));
-    stream.write(header.data(), (std::streamsize) header.size());
-    stream.write(payload.data(), (std::streamsize) payload.size());
+    saveFingerprint(fingerprint, state, "fingerprint.");
+    writeModelFile(stream, FLOW_FILE, FORMAT_VERSION, state, [&](torch::serialize::OutputArchive& archive) {
+        archive.write("format", c10::IValue(std::string(FORMAT_NAME)));
+        archive.write("format_version", c10::IValue((int64_t) FORMAT_VERSION));
+        archive.write("coordinates_type", c10::IValue(coordinates->getTypeName()));
+        archive.write("flow_type", c10::IValue(flow->getTypeName()));
+        archive.write("reference_temperature", c10::IValue(referenceTemperature));
+        archive.write("metadata", c10::IValue(metadata));
+    });
 }
 
 void FlowModel::save(const std::string& path) const {
-    std::ofstream out(path, std::ios::binary);
-    if (!out)
-        throw OpenMMException("FlowModel::save: cannot write '" + path + "'");
-    save(out);
-    out.close();
-    if (!out)
-        throw OpenMMException("FlowModel::save: writing '" + path + "' failed");
+    saveToPath(path, "FlowModel::save", [&](std::ostream& out) { save(out); });
 }
 
 FlowModel FlowModel::load(std::istream& stream, const std::string& description) {
@@ -323,10 +259,7 @@ FlowModel FlowModel::read(std::istream& stream, const std::string& description) 
     std::string coordinatesType, flowType, text;
     double referenceTemperature = 0;
     int64_t version = 0;
-    std::ostringstream contents;
-    if (stream.peek() != std::char_traits<char>::eof())
-        contents << stream.rdbuf();
-    const std::string bytes = contents.str();
+    const std::string bytes = readAllBytes(stream);
     bool bare = false;
     std::istringstream archiveStream(checkedArchive(bytes, description, FORMAT_VERSION, bare));
     try {
@@ -373,17 +306,10 @@ FlowModel FlowModel::read(std::istream& stream, const std::string& description) 
         else
             throw OpenMMException("unknown coordinate type '" + coordinatesType + "'");
         std::shared_ptr<Flow> flow = Flow::loadState(flowType, state, "flow.");
-        for (const char* key : {"normalization.shift", "normalization.scale", "fingerprint.num_particles",
-                                "fingerprint.masses", "fingerprint.bonds"})
+        for (const char* key : {"normalization.shift", "normalization.scale"})
             if (!state.count(key))
                 throw OpenMMException(std::string("'") + key + "' is missing");
-        SystemFingerprint fingerprint;
-        fingerprint.numParticles = (int) state["fingerprint.num_particles"].item<int64_t>();
-        at::Tensor masses = state["fingerprint.masses"].to(at::kDouble).contiguous();
-        fingerprint.masses.assign(masses.data_ptr<double>(), masses.data_ptr<double>() + masses.numel());
-        at::Tensor bonds = state["fingerprint.bonds"].to(at::kLong).contiguous();
-        for (int64_t b = 0; b < bonds.size(0); b++)
-            fingerprint.bonds.push_back({(int) bonds[b][0].item<int64_t>(), (int) bonds[b][1].item<int64_t>()});
+        const SystemFingerprint fingerprint = loadFingerprint(state, "fingerprint.");
         FlowModel model(coordinates, state["normalization.shift"], state["normalization.scale"], flow,
                         referenceTemperature, fingerprint);
         model.metadata = text;

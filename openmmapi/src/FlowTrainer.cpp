@@ -3,6 +3,7 @@
 #include "openmmbg/tools/DCDFile.h"
 #include "openmmbg/tools/Metrics.h"
 #include "openmmbg/ComputeSettings.h"
+#include "openmmbg/internal/Tempering.h"
 #include "openmmbg/internal/TensorChecks.h"
 
 #include <ATen/ATen.h>
@@ -207,22 +208,10 @@ public:
      */
     double lowerTemperature(double current, double target, double threshold, const at::Tensor& reduced,
                             const at::Tensor& rest) {
-        at::Tensor finite = at::isfinite(reduced);
-        at::Tensor u = reduced.index_select(0, finite.nonzero().reshape({-1}));
-        at::Tensor r = rest.index_select(0, finite.nonzero().reshape({-1}));
-        if (u.numel() < 2)
-            return current;
-        auto kl = [&](double temperature) { return klEstimateFromLogWeights(-u * (current / temperature) + r); };
-        if (kl(current) > threshold)
-            return current;
-        if (kl(target) <= threshold)
-            return target;
-        double lowBeta = 1 / current, highBeta = 1 / target;  // kl(1/lowBeta) ok, kl(1/highBeta) too large
-        for (int i = 0; i < 30; i++) {
-            double beta = 0.5 * (lowBeta + highBeta);
-            (kl(1 / beta) <= threshold ? lowBeta : highBeta) = beta;
-        }
-        return 1 / lowBeta;
+        // beta rises by the factor current / T' with T' >= target; the full factor lands on target exactly.
+        const double largest = current / target;
+        const double factor = largestTemperingFactor(reduced, rest, largest, threshold);
+        return factor == largest ? target : current / factor;
     }
 
     /** Scales the gradients to a global norm <= clip; returns the norm before (non-finite if any entry is). */

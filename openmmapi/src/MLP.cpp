@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <stdexcept>
 
 namespace OpenMMBG {
 
@@ -10,13 +11,40 @@ at::Tensor copyToDevice(const at::Tensor& tensor, at::Device device) {
     return tensor.detach().to(tensor.options().device(device), false, true).requires_grad_(tensor.requires_grad());
 }
 
+namespace {
+
+std::vector<int> uniformSizes(int inputs, int outputs, int hiddenLayers, int width) {
+    std::vector<int> sizes = {inputs};
+    sizes.insert(sizes.end(), hiddenLayers, width);
+    sizes.push_back(outputs);
+    return sizes;
+}
+
+at::Tensor activate(const at::Tensor& h, MLP::Activation activation) {
+    switch (activation) {
+    case MLP::Activation::Tanh: return at::tanh(h);
+    case MLP::Activation::ReLU: return at::relu(h);
+    case MLP::Activation::SELU: return at::selu(h);
+    case MLP::Activation::LogSigmoid: return at::log_sigmoid(h);
+    }
+    return h;
+}
+
+} // namespace
+
 MLP::MLP(int inputs, int outputs, int hiddenLayers, int width, Activation activation, double outputScale,
          at::Generator& generator)
-    : activation(activation) {
-    int in = inputs;
-    for (int layer = 0; layer <= hiddenLayers; layer++) {
-        const bool last = layer == hiddenLayers;
-        const int out = last ? outputs : width;
+    : MLP(uniformSizes(inputs, outputs, hiddenLayers, width), std::vector<Activation>(hiddenLayers, activation),
+          outputScale, generator) {}
+
+MLP::MLP(const std::vector<int>& sizes, const std::vector<Activation>& activations, double outputScale,
+         at::Generator& generator)
+    : activations(activations) {
+    if (sizes.size() < 2 || activations.size() + 2 != sizes.size())
+        throw std::invalid_argument("MLP: need input and output sizes and one activation per hidden layer");
+    for (size_t layer = 0; layer + 1 < sizes.size(); layer++) {
+        const bool last = layer + 2 == sizes.size();
+        const int in = sizes[layer], out = sizes[layer + 1];
         const double bound = (last ? outputScale : 1.0) / std::sqrt((double) in);
         at::Tensor w = at::empty({in, out}, at::kDouble), b = at::empty({out}, at::kDouble);
         if (bound == 0) {
@@ -28,18 +56,18 @@ MLP::MLP(int inputs, int outputs, int hiddenLayers, int width, Activation activa
         }
         weights.push_back(w.requires_grad_(true));
         biases.push_back(b.requires_grad_(true));
-        in = out;
     }
 }
 
-at::Tensor MLP::operator()(const at::Tensor& input) const {
+at::Tensor MLP::hidden(const at::Tensor& input) const {
     at::Tensor h = input;
-    for (size_t layer = 0; layer < weights.size(); layer++) {
-        h = at::addmm(biases[layer], h, weights[layer]);
-        if (layer + 1 < weights.size())
-            h = activation == Activation::Tanh ? at::tanh(h) : at::relu(h);
-    }
+    for (size_t layer = 0; layer + 1 < weights.size(); layer++)
+        h = activate(at::addmm(biases[layer], h, weights[layer]), activations[layer]);
     return h;
+}
+
+at::Tensor MLP::operator()(const at::Tensor& input) const {
+    return at::addmm(biases.back(), hidden(input), weights.back());
 }
 
 MLP MLP::to(at::Device device) const {

@@ -101,7 +101,7 @@ std::vector<at::Tensor> RealNVPFlow::parameters() const {
 
 void RealNVPFlow::saveState(TensorMap& state, const std::string& prefix) const {
     saveFlowArchitecture(state, prefix, numCoordinates, config);
-    saveFlowParameters(state, prefix, parameters());
+    saveParameterList(state, prefix, parameters());
 }
 
 } // namespace OpenMMBG

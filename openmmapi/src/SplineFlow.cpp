@@ -181,7 +181,7 @@ void SplineFlow::saveState(TensorMap& state, const std::string& prefix) const {
     saveFlowArchitecture(state, prefix, numCoordinates, config);
     state[prefix + "circular"] = circular.to(at::kLong);
     state[prefix + "spline"] = at::tensor({(double) config.splineBins, config.splineTailBound}, at::kDouble);
-    saveFlowParameters(state, prefix, parameters());
+    saveParameterList(state, prefix, parameters());
 }
 
 } // namespace OpenMMBG

@@ -104,7 +104,7 @@ std::vector<at::Tensor> TSFFlow::parameters() const {
 
 void TSFFlow::saveState(TensorMap& state, const std::string& prefix) const {
     saveFlowArchitecture(state, prefix, numCoordinates, config);
-    saveFlowParameters(state, prefix, parameters());
+    saveParameterList(state, prefix, parameters());
 }
 
 } // namespace OpenMMBG

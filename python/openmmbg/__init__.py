@@ -20,6 +20,17 @@ import warnings as _warnings
 
 from . import _config
 from .openmmbg import (
+    ARDPrior,
+    CGLaplaceOptions,
+    CGLaplacePosterior,
+    CGLatentModel,
+    CGModelConfig,
+    CGPhysicsOptions,
+    CGPhysicsProgress,
+    CGPhysicsSummary,
+    CGTrainingOptions,
+    CGTrainingProgress,
+    CGTrainingSummary,
     DcdWriter,
     DoubleWell,
     EnergyBatch,
@@ -58,11 +69,14 @@ from .openmmbg import (
     klEstimateFromLogWeights,
     loadSystemXml,
     phiFreeEnergyDifference,
+    radiusOfGyration,
     ramachandranHistogram,
     ramachandranKL,
     readDcd,
     readPdb,
     saveSystemXml,
+    trainCGLatentModel,
+    trainCGLatentModelFromEnergy,
     weightedPhiFreeEnergyDifference,
 )
 from ._compat import castIntegrator, kernelsAvailable, loadPlugin
@@ -104,9 +118,11 @@ def _withFields(cls, keywords=True):
     cls.__repr__ = __repr__
 
 
-for _cls in (FlowConfig, TrainingStage, TrainerOptions, OpenMMEnergyOptions, DoubleWell, PdbAtom, AnnealingSchedule):
+for _cls in (FlowConfig, TrainingStage, TrainerOptions, OpenMMEnergyOptions, DoubleWell, PdbAtom, AnnealingSchedule,
+             CGModelConfig, ARDPrior, CGTrainingOptions, CGLaplaceOptions, CGPhysicsOptions):
     _withFields(_cls)
-for _cls in (TrainingProgress, TrainingSummary, AnnealingStep):
+for _cls in (TrainingProgress, TrainingSummary, AnnealingStep, CGTrainingProgress, CGTrainingSummary,
+             CGPhysicsProgress, CGPhysicsSummary):
     _withFields(_cls, keywords=False)
 TrainingSummary.asdict = lambda self: {"last": self.last.asdict(), "finalTemperature": self.finalTemperature,
                                        "seconds": self.seconds}

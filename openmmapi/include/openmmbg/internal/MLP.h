@@ -22,7 +22,7 @@ at::Tensor copyToDevice(const at::Tensor& tensor, at::Device device);
  */
 class MLP {
 public:
-    enum class Activation { Tanh, ReLU };
+    enum class Activation { Tanh, ReLU, SELU, LogSigmoid };
 
     MLP() = default;
     /**
@@ -32,8 +32,21 @@ public:
      */
     MLP(int inputs, int outputs, int hiddenLayers, int width, Activation activation, double outputScale,
         at::Generator& generator);
+    /**
+     * Layers of the given sizes (inputs, hidden widths..., outputs), one
+     * activation per hidden layer, initialised as above.
+     */
+    MLP(const std::vector<int>& sizes, const std::vector<Activation>& activations, double outputScale,
+        at::Generator& generator);
 
     at::Tensor operator()(const at::Tensor& input) const;
+    /** The last hidden layer's activations [B, width] (the input itself without hidden layers). */
+    at::Tensor hidden(const at::Tensor& input) const;
+    /** The output layer: output = hidden(input) @ outputWeight() + outputBias(). */
+    const at::Tensor& outputWeight() const { return weights.back(); }  // [width, outputs]
+    const at::Tensor& outputBias() const { return biases.back(); }     // [outputs]
+    int getNumInputs() const { return (int) weights.front().size(0); }
+    int getNumOutputs() const { return (int) weights.back().size(1); }
     /** A copy with its own weights on `device`. */
     MLP to(at::Device device) const;
     std::vector<at::Tensor> parameters() const;
@@ -41,7 +54,7 @@ public:
 private:
     std::vector<at::Tensor> weights;  // [in, out]
     std::vector<at::Tensor> biases;   // [out]
-    Activation activation = Activation::Tanh;
+    std::vector<Activation> activations;  // one per hidden layer
 };
 
 } // namespace OpenMMBG

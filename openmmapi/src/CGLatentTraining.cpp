@@ -1,0 +1,338 @@
+#include "openmmbg/CGLatentTraining.h"
+
+#include "openmmbg/OpenMMEnergy.h"
+#include "openmmbg/internal/Tempering.h"
+#include "openmmbg/internal/TensorChecks.h"
+#include "openmmbg/tools/Metrics.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
+#include <openmm/OpenMMException.h>
+#include <torch/optim/adam.h>
+
+#include <chrono>
+#include <cmath>
+
+using OpenMM::OpenMMException;
+
+namespace OpenMMBG {
+
+namespace {
+
+const double LOG_2PI = std::log(2 * M_PI);
+
+/** Latent draws [B, S, d_z] from r_phi(z|x), reparameterised. */
+at::Tensor drawLatent(const CGEncoding& encoding, int draws, at::Generator& generator) {
+    const int64_t b = encoding.mean.size(0), d = encoding.mean.size(1);
+    at::Tensor eps = at::normal(0.0, 1.0, {b, (int64_t) draws, d}, generator, at::kDouble);
+    return encoding.mean.unsqueeze(1) + at::exp(0.5 * encoding.logVariance).unsqueeze(1) * eps;
+}
+
+CGElboTerms elboTerms(const CGLatentModel& model, const at::Tensor& frames, const CGEncoding& encoding,
+                      const at::Tensor& latent) {
+    const int64_t b = latent.size(0), s = latent.size(1), d = latent.size(2);
+    const int64_t n = 3 * (int64_t) model.getNumParticles();
+    at::Tensor x = model.align(frames).reshape({b, 1, n});
+    CGDecoding decoding = model.decode(latent.reshape({b * s, d}));
+    at::Tensor mean = decoding.mean.reshape({b, s, n}), logVariance = decoding.logVariance.reshape({b, s, n});
+    at::Tensor residual = x - mean;
+    at::Tensor logLikelihood = -0.5 * (LOG_2PI + logVariance + residual * residual * at::exp(-logVariance)).sum(2);
+    CGElboTerms terms;
+    terms.expectedLogLikelihood = logLikelihood.mean(1);
+    terms.kl = 0.5 * (encoding.mean * encoding.mean + at::exp(encoding.logVariance) - 1.0 - encoding.logVariance).sum(1);
+    terms.elbo = terms.expectedLogLikelihood - terms.kl;
+    return terms;
+}
+
+void checkFramesForModel(const CGLatentModel& model, const at::Tensor& frames, const std::string& where) {
+    checkConfigurationTensor(frames, model.getNumParticles(), where);
+    if (frames.size(0) < 1)
+        throw OpenMMException(where + ": need at least one frame");
+    if (!at::isfinite(frames).all().item<bool>())
+        throw OpenMMException(where + ": the frames contain NaN or infinite positions");
+}
+
+double activeFraction(const std::vector<at::Tensor>& matrices) {
+    int64_t active = 0, total = 0;
+    for (const at::Tensor& w : matrices) {
+        at::Tensor magnitude = w.detach().abs();
+        active += (magnitude > 1e-2 * magnitude.max()).sum().item<int64_t>();
+        total += w.numel();
+    }
+    return total ? (double) active / (double) total : 1.0;
+}
+
+} // namespace
+
+CGElboTerms evidenceLowerBoundAt(const CGLatentModel& model, const at::Tensor& frames, const at::Tensor& latent) {
+    checkFramesForModel(model, frames, "evidenceLowerBound");
+    if (latent.dim() != 3 || latent.size(0) != frames.size(0) || latent.size(2) != model.getLatentDim())
+        throw OpenMMException("evidenceLowerBound: latent draws must be [frames, draws, " +
+                              std::to_string(model.getLatentDim()) + "], got " + shapeString(latent));
+    return elboTerms(model, frames, model.encode(frames), latent.to(at::kDouble));
+}
+
+CGElboTerms evidenceLowerBound(const CGLatentModel& model, const at::Tensor& frames, int latentDraws,
+                               at::Generator& generator) {
+    checkFramesForModel(model, frames, "evidenceLowerBound");
+    if (latentDraws < 1)
+        throw OpenMMException("evidenceLowerBound: need at least one latent draw per frame");
+    CGEncoding encoding = model.encode(frames);
+    return elboTerms(model, frames, encoding, drawLatent(encoding, latentDraws, generator));
+}
+
+at::Tensor ardExpectedPrecision(const at::Tensor& weights, const ARDPrior& prior) {
+    if (!(prior.shape >= 0) || !(prior.rate > 0) || !std::isfinite(prior.shape) || !std::isfinite(prior.rate))
+        throw OpenMMException("ARD prior: the Gamma shape must be >= 0 and its rate > 0 (both finite)");
+    at::Tensor w = weights.detach();
+    return (prior.shape + 0.5) / (prior.rate + 0.5 * w * w);
+}
+
+CGTrainingSummary trainCGLatentModel(CGLatentModel& model, const at::Tensor& frames, const CGTrainingOptions& options,
+                                     const CGProgressCallback& progress) {
+    const std::string where = "trainCGLatentModel";
+    checkFramesForModel(model, frames, where);
+    const int64_t numFrames = frames.size(0);
+    if (options.steps < 1 || options.batchSize < 1 || options.latentDraws < 1 || options.ardInterval < 1 ||
+        options.progressInterval < 0 || options.ardStartStep < -1)
+        throw OpenMMException(where + ": steps, batch size, latent draws and the ARD interval must be positive");
+    if (options.batchSize > numFrames)
+        throw OpenMMException(where + ": the batch size (" + std::to_string(options.batchSize) +
+                              ") is larger than the number of frames (" + std::to_string(numFrames) + ")");
+    if (!(options.learningRate > 0) || !std::isfinite(options.learningRate))
+        throw OpenMMException(where + ": the learning rate must be positive");
+    ardExpectedPrecision(at::zeros({1}, at::kDouble), options.ardPrior);  // checks the hyperprior
+    const at::Tensor data = model.align(frames);
+    at::Generator generator = at::detail::createCPUGenerator(options.seed);
+    std::vector<at::Tensor> parameters = model.encoderParameters();
+    for (const at::Tensor& p : model.decoderParameters())
+        parameters.push_back(p);
+    torch::optim::Adam optimizer(parameters, torch::optim::AdamOptions(options.learningRate));
+    const std::vector<at::Tensor> matrices = model.decoderWeightMatrices();
+    std::vector<at::Tensor> precisions;
+    const int64_t interval = options.progressInterval > 0 ? options.progressInterval
+                                                          : std::max<int64_t>(1, options.steps / 10);
+    const auto start = std::chrono::steady_clock::now();
+    at::Tensor order = at::randperm(numFrames, generator, at::kLong);
+    int64_t cursor = 0;
+    CGTrainingProgress report;
+    report.steps = options.steps;
+    const int64_t ardStart = options.ardStartStep >= 0 ? options.ardStartStep : options.steps / 4;
+    for (int64_t step = 1; step <= options.steps; step++) {
+        const bool ardActive = options.ard && step > ardStart;
+        if (ardActive && (step - 1 - ardStart) % options.ardInterval == 0) {
+            precisions.clear();
+            for (const at::Tensor& w : matrices)
+                precisions.push_back(ardExpectedPrecision(w, options.ardPrior));
+        }
+        if (cursor + options.batchSize > numFrames) {
+            order = at::randperm(numFrames, generator, at::kLong);
+            cursor = 0;
+        }
+        at::Tensor batch = data.index_select(0, order.narrow(0, cursor, options.batchSize));
+        cursor += options.batchSize;
+        CGElboTerms terms = evidenceLowerBound(model, batch, options.latentDraws, generator);
+        // The objective per frame: the batch's mean ELBO + log p(theta) / N.
+        at::Tensor loss = -terms.elbo.mean();
+        at::Tensor logPrior = at::zeros({}, at::kDouble);
+        if (ardActive)
+            for (size_t i = 0; i < matrices.size(); i++)
+                logPrior = logPrior - 0.5 * (precisions[i] * matrices[i] * matrices[i]).sum();
+        loss = loss - logPrior / (double) numFrames;
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+        if (!std::isfinite(loss.item<double>()))
+            throw OpenMMException(where + ": the loss became non-finite at step " + std::to_string(step) +
+                                  " (lower the learning rate?)");
+        if (progress && (step % interval == 0 || step == options.steps)) {
+            report.step = step;
+            report.elbo = terms.elbo.mean().item<double>();
+            report.kl = terms.kl.mean().item<double>();
+            report.expectedLogLikelihood = terms.expectedLogLikelihood.mean().item<double>();
+            report.logPrior = logPrior.item<double>() / (double) numFrames;
+            report.activeWeightFraction = activeFraction(matrices);
+            const double seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            report.stepsPerSecond = seconds > 0 ? (double) step / seconds : 0;
+            progress(report);
+        }
+    }
+    CGTrainingSummary summary;
+    summary.steps = options.steps;
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    {
+        at::NoGradGuard noGrad;
+        summary.finalElbo = evidenceLowerBound(model, data, 64, generator).elbo.mean().item<double>();
+    }
+    if (options.ard)
+        summary.outputWeightPrecision =
+            ardExpectedPrecision(model.decoderOutputWeight(), options.ardPrior).clone();
+    summary.activeWeightFraction = activeFraction(matrices);
+    return summary;
+}
+
+CGLaplacePosterior CGLaplacePosterior::fit(const CGLatentModel& model, const at::Tensor& frames,
+                                           const CGLaplaceOptions& options) {
+    checkFramesForModel(model, frames, "CGLaplacePosterior::fit");
+    if (options.latentDraws < 1)
+        throw OpenMMException("CGLaplacePosterior::fit: need at least one latent draw per frame");
+    at::NoGradGuard noGrad;
+    at::Generator generator = at::detail::createCPUGenerator(options.seed);
+    return fitAt(model, drawLatent(model.encode(frames), options.latentDraws, generator), options);
+}
+
+CGLaplacePosterior CGLaplacePosterior::fitAt(const CGLatentModel& model, const at::Tensor& latent,
+                                             const CGLaplaceOptions& options) {
+    const std::string where = "CGLaplacePosterior";
+    if (latent.dim() != 3 || latent.size(2) != model.getLatentDim() || latent.size(0) < 1 || latent.size(1) < 1)
+        throw OpenMMException(where + ": latent draws must be [frames, draws, " +
+                              std::to_string(model.getLatentDim()) + "], got " + shapeString(latent));
+    if (!(options.priorPrecision > 0) || !std::isfinite(options.priorPrecision))
+        throw OpenMMException(where + ": the prior precision must be positive");
+    at::NoGradGuard noGrad;
+    const at::Tensor logVariance = model.decoderLogVariance().detach();  // throws for embedded-physics models
+    const int64_t n = logVariance.numel(), frames = latent.size(0), draws = latent.size(1);
+    at::Tensor h = model.decoderFeatures(latent.reshape({frames * draws, -1}).to(at::kDouble));
+    const int64_t width = h.size(1);
+    at::Tensor phi = at::cat({h, at::ones({h.size(0), 1}, h.options())}, 1);
+    // sum over frames of the mean over draws of phi phi^T.
+    at::Tensor gram = at::matmul(phi.t(), phi) / (double) draws;
+    at::Tensor priorDiagonal = at::full({n, width + 1}, options.priorPrecision, at::kDouble);
+    if (options.weightPrecision.defined()) {
+        if (!options.weightPrecision.sizes().equals({width, n}))
+            throw OpenMMException(where + ": weightPrecision must be [" + std::to_string(width) + ", " +
+                                  std::to_string(n) + "], got " + shapeString(options.weightPrecision));
+        at::Tensor tau = options.weightPrecision.to(at::kDouble);
+        if (!(tau > 0).all().item<bool>() || !at::isfinite(tau).all().item<bool>())
+            throw OpenMMException(where + ": weight precisions must be positive and finite");
+        priorDiagonal.narrow(1, 0, width).copy_(tau.t());
+    }
+    CGLaplacePosterior posterior(model.clone());  // the MAP it was made at, whatever later training does
+    posterior.precision = gram.unsqueeze(0) * at::exp(-logVariance).reshape({n, 1, 1}) + at::diag_embed(priorDiagonal);
+    posterior.choleskyFactor = at::linalg_cholesky(posterior.precision);
+    return posterior;
+}
+
+at::Tensor CGLaplacePosterior::covariance() const {
+    return at::cholesky_inverse(choleskyFactor);
+}
+
+CGLatentModel CGLaplacePosterior::drawModel(at::Generator& generator) const {
+    CGLatentModel copy = model.clone();
+    at::NoGradGuard noGrad;
+    at::Tensor weight = copy.decoderOutputWeight(), bias = copy.decoderOutputBias();
+    const int64_t n = bias.numel(), width = weight.size(0);
+    // theta_d = MAP_d + L_d^-T eps_d has covariance (L_d L_d^T)^-1 = A_d^-1.
+    at::Tensor eps = at::normal(0.0, 1.0, {n, width + 1, 1}, generator, at::kDouble);
+    at::Tensor offset = at::linalg_solve_triangular(choleskyFactor.transpose(1, 2), eps, true).squeeze(2);
+    weight.add_(offset.narrow(1, 0, width).t());
+    bias.add_(offset.select(1, width));
+    return copy;
+}
+
+CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMMEnergy& energy,
+                                              const CGPhysicsOptions& options, const CGPhysicsCallback& progress) {
+    const std::string where = "trainCGLatentModelFromEnergy";
+    if (energy.getNumParticles() != model.getNumParticles())
+        throw OpenMMException(where + ": the energy's System has " + std::to_string(energy.getNumParticles()) +
+                              " particles, the model " + std::to_string(model.getNumParticles()));
+    if (options.maxSteps < 1 || options.stepsAtTarget < 0 || options.batchSize < 2 || options.temperingInterval < 1 ||
+        options.progressInterval < 0)
+        throw OpenMMException(where + ": maxSteps and temperingInterval must be positive, the batch at least 2");
+    if (!(options.learningRate > 0) || !std::isfinite(options.learningRate) || !(options.gradientClip >= 0))
+        throw OpenMMException(where + ": the learning rate must be positive and the gradient clip non-negative");
+    if (!(options.temperingStart > 0) || !(options.temperingStart <= 1))
+        throw OpenMMException(where + ": temperingStart (beta_s / beta at the start) must be in (0, 1], got " +
+                              std::to_string(options.temperingStart));
+    if (!(options.temperingThreshold > 0) || !std::isfinite(options.temperingThreshold))
+        throw OpenMMException(where + ": the tempering threshold must be positive (nats), got " +
+                              std::to_string(options.temperingThreshold));
+    if (!(options.temperingMaxRatio > 1) || !std::isfinite(options.temperingMaxRatio))
+        throw OpenMMException(where + ": temperingMaxRatio must be above 1");
+    const int64_t b = options.batchSize, d = model.getLatentDim(), n = 3 * (int64_t) model.getNumParticles();
+    at::Generator generator = at::detail::createCPUGenerator(options.seed);
+    std::vector<at::Tensor> parameters = model.encoderParameters();
+    for (const at::Tensor& p : model.decoderParameters())
+        parameters.push_back(p);
+    torch::optim::Adam optimizer(parameters, torch::optim::AdamOptions(options.learningRate));
+    CGPhysicsSummary summary;
+    double fraction = options.temperingStart;
+    int64_t atTarget = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t step = 1; step <= options.maxSteps; step++) {
+        const at::Tensor z = at::normal(0.0, 1.0, {b, d}, generator, at::kDouble);
+        const at::Tensor eps = at::normal(0.0, 1.0, {b, n}, generator, at::kDouble);
+        const CGDecoding decoding = model.decode(z);
+        const at::Tensor x = decoding.mean + at::exp(0.5 * decoding.logVariance) * eps;
+        const at::Tensor u = energy.reducedEnergy(x.reshape({b, -1, 3}));
+        const at::Tensor logDecoder = -0.5 * (LOG_2PI + decoding.logVariance + eps * eps).sum(1);
+        const at::Tensor logPrior = -0.5 * (z * z + LOG_2PI).sum(1);
+        const CGEncoding encoding = model.encodeCoordinates(x);
+        const at::Tensor r = z - encoding.mean;
+        const at::Tensor logEncoder =
+            -0.5 * (LOG_2PI + encoding.logVariance + r * r * at::exp(-encoding.logVariance)).sum(1);
+        const at::Tensor rest = logEncoder - logDecoder - logPrior;
+        const at::Tensor finite = at::isfinite(u) & at::isfinite(rest);
+        const int64_t kept = finite.sum().item<int64_t>();
+        if (kept < 2)
+            throw OpenMMException(where + ": at step " + std::to_string(step) + " fewer than 2 of " +
+                                  std::to_string(b) + " samples have a finite energy (set an energy cut in "
+                                  "OpenMMEnergy::Options, or start closer to a valid structure)");
+        const at::Tensor index = finite.nonzero().reshape({-1});
+        const at::Tensor logWeight = -fraction * u.index_select(0, index) + rest.index_select(0, index);
+        const at::Tensor loss = -logWeight.mean();
+        optimizer.zero_grad();
+        loss.backward();
+        if (options.gradientClip > 0) {
+            at::Tensor squared = at::zeros({}, at::kDouble);
+            for (const at::Tensor& p : parameters)
+                if (p.grad().defined())
+                    squared = squared + p.grad().square().sum();
+            const double norm = std::sqrt(squared.item<double>());
+            if (!std::isfinite(norm))
+                throw OpenMMException(where + ": the gradient became non-finite at step " + std::to_string(step));
+            if (norm > options.gradientClip)
+                for (const at::Tensor& p : parameters)
+                    if (p.grad().defined())
+                        p.grad().mul_(options.gradientClip / norm);
+        }
+        optimizer.step();
+        const bool rise = fraction < 1 && step % options.temperingInterval == 0;
+        if (rise) {
+            fraction *= largestTemperingFactor(u.detach() * fraction, rest.detach(),
+                                               std::min(options.temperingMaxRatio, 1.0 / fraction),
+                                               options.temperingThreshold, options.temperingOnIncrease);
+            if (fraction > 1 - 1e-12)
+                fraction = 1;
+            summary.betaFractions.push_back(fraction);
+            if (fraction == 1 && summary.stepsToTarget < 0) {
+                summary.reachedTarget = true;
+                summary.stepsToTarget = step;
+            }
+        }
+        if (fraction == 1 && !rise)
+            atTarget++;
+        const bool last = step == options.maxSteps || (fraction == 1 && atTarget >= options.stepsAtTarget);
+        CGPhysicsProgress& report = summary.last;
+        report.step = step;
+        report.betaFraction = fraction;
+        report.bound = logWeight.mean().item<double>();
+        report.meanReducedEnergy = u.index_select(0, index).mean().item<double>();
+        report.klEstimate = klEstimateFromLogWeights(logWeight.detach());
+        report.fractionNonFinite = 1.0 - (double) kept / (double) b;
+        report.stepsPerSecond =
+            (double) step / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const bool due = options.progressInterval > 0 ? step % options.progressInterval == 0 : rise;
+        if (progress && (due || last))
+            progress(report);
+        summary.steps = step;
+        if (last)
+            break;
+    }
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return summary;
+}
+
+} // namespace OpenMMBG

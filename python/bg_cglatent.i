@@ -1,0 +1,311 @@
+// Coarse-grained latent-variable models (paper 002): CGModelConfig,
+// CGLatentModel, data-driven training (trainCGLatentModel), the Laplace
+// approximation (CGLaplacePosterior) and training without data
+// (trainCGLatentModelFromEnergy). Encodings and decodings come back as
+// (mean, logVariance) tuples of numpy arrays; methods that draw take seeds.
+
+%{
+namespace bgpy {
+/** A Python callable as a CGProgressCallback (takes the GIL for each report). */
+struct CGProgressCallback {
+    std::shared_ptr<PyObject> callable;
+
+    void operator()(const OpenMMBG::CGTrainingProgress& progress) const {
+        PyGILState_STATE gil = PyGILState_Ensure();
+        PyObject* report = SWIG_NewPointerObj(new OpenMMBG::CGTrainingProgress(progress),
+                                              SWIGTYPE_p_OpenMMBG__CGTrainingProgress, SWIG_POINTER_OWN);
+        PyObject* result = report ? PyObject_CallFunctionObjArgs(callable.get(), report, nullptr) : nullptr;
+        Py_XDECREF(report);
+        if (result == nullptr) {
+            PythonError error = PythonError::fetch();
+            PyGILState_Release(gil);
+            throw error;
+        }
+        Py_DECREF(result);
+        PyGILState_Release(gil);
+    }
+};
+}
+%}
+
+%{
+namespace bgpy {
+/** A Python callable as a CGPhysicsCallback. */
+struct CGPhysicsCallback {
+    std::shared_ptr<PyObject> callable;
+
+    void operator()(const OpenMMBG::CGPhysicsProgress& progress) const {
+        PyGILState_STATE gil = PyGILState_Ensure();
+        PyObject* report = SWIG_NewPointerObj(new OpenMMBG::CGPhysicsProgress(progress),
+                                              SWIGTYPE_p_OpenMMBG__CGPhysicsProgress, SWIG_POINTER_OWN);
+        PyObject* result = report ? PyObject_CallFunctionObjArgs(callable.get(), report, nullptr) : nullptr;
+        Py_XDECREF(report);
+        if (result == nullptr) {
+            PythonError error = PythonError::fetch();
+            PyGILState_Release(gil);
+            throw error;
+        }
+        Py_DECREF(result);
+        PyGILState_Release(gil);
+    }
+};
+
+/** `progress` as a std::function: empty for None; a TypeError for anything not callable. */
+template <class Callback, class Function>
+Function callbackFrom(PyObject* progress) {
+    if (progress == Py_None)
+        return Function();
+    if (!PyCallable_Check(progress)) {
+        PyErr_SetString(PyExc_TypeError, "progress must be a callable or None");
+        throw PythonError::fetch();
+    }
+    return Callback{sharedReference(progress)};
+}
+}
+%}
+
+%typemap(out) OpenMMBG::CGEncoding {
+    $result = Py_BuildValue("(NN)", bgpy::toNumpy($1.mean), bgpy::toNumpy($1.logVariance));
+    if (!$result) SWIG_fail;
+}
+%typemap(out) OpenMMBG::CGDecoding {
+    $result = Py_BuildValue("(NN)", bgpy::toNumpy($1.mean), bgpy::toNumpy($1.logVariance));
+    if (!$result) SWIG_fail;
+}
+%feature("novaluewrapper") OpenMMBG::CGEncoding;
+%feature("novaluewrapper") OpenMMBG::CGDecoding;
+%naturalvar OpenMMBG::CGModelConfig::decoderWidths;
+%naturalvar OpenMMBG::CGModelConfig::encoderWidths;
+%nodefaultctor OpenMMBG::CGLatentModel;
+%feature("valuewrapper") OpenMMBG::CGLatentModel;
+%nodefaultctor OpenMMBG::CGLaplacePosterior;
+%feature("valuewrapper") OpenMMBG::CGLaplacePosterior;
+
+namespace OpenMMBG {
+
+struct CGEncoding;
+struct CGDecoding;
+
+/** Architecture of a coarse-grained latent-variable model (docs/cg_latent.md). */
+struct CGModelConfig {
+    int latentDim;
+    std::vector<int> decoderWidths;
+    std::vector<int> encoderWidths;
+    bool varianceDependsOnLatent;
+    bool alignFrames;
+    double initialStd;
+    uint64_t seed;
+};
+
+/**
+ * Prior N(0, I) on latentDim variables, Gaussian decoder q(x|z) and encoder
+ * r(z|x) on the Cartesian coordinates (nm) of a molecule, moved onto a
+ * reference structure first (config.alignFrames).
+ */
+class CGLatentModel {
+public:
+    /** A new model for `system`; reference and scales from frames (B, N, 3) nm. */
+    static CGLatentModel create(const OpenMM::System& system, const at::Tensor& frames, const CGModelConfig& config);
+    static CGLatentModel load(const std::string& path);
+    /** load(path), then checkCompatible(system). */
+    static CGLatentModel load(const std::string& path, const OpenMM::System& system);
+    void save(const std::string& path) const;
+    /** A copy with its own weights. */
+    CGLatentModel clone() const;
+    const CGModelConfig& getConfig() const;
+    int getLatentDim() const;
+    int getNumParticles() const;
+    int64_t getNumParameters() const;
+    /** (N, 3) nm */
+    at::Tensor getReference() const;
+    /** (N,) Da */
+    at::Tensor getMasses() const;
+    void checkCompatible(const OpenMM::System& system) const;
+    const std::string& getMetadata() const;
+    void setMetadata(const std::string& text);
+};
+
+%extend CGLatentModel {
+    /** Frames (B, N, 3) nm moved onto the reference structure. */
+    at::Tensor align(const at::Tensor& frames) const { at::NoGradGuard g; return $self->align(frames); }
+    /** (mean, logVariance) of r(z|x), each (B, latentDim), for frames (B, N, 3) nm. */
+    OpenMMBG::CGEncoding encode(const at::Tensor& frames) const {
+        at::NoGradGuard g;
+        OpenMMBG::CGEncoding e = $self->encode(frames);
+        return {e.mean.detach(), e.logVariance.detach()};
+    }
+    /** (mean, logVariance) of q(x|z), each (B, 3N), for latent vectors (B, latentDim). */
+    OpenMMBG::CGDecoding decode(const at::Tensor& latent) const {
+        at::NoGradGuard g;
+        OpenMMBG::CGDecoding d = $self->decode(latent);
+        return {d.mean.detach(), d.logVariance.detach()};
+    }
+    /** The decoder's mean configurations (B, N, 3) nm of latent vectors (B, latentDim). */
+    at::Tensor decodeConfigurations(const at::Tensor& latent) const {
+        at::NoGradGuard g;
+        return $self->decodeConfigurations(latent).detach();
+    }
+    /** count configurations (count, N, 3) nm: z ~ N(0, I), x ~ q(x|z) (its mean if meanOnly). */
+    at::Tensor sample(int64_t count, uint64_t seed = 1, bool meanOnly = false) const {
+        at::NoGradGuard g;
+        at::Generator generator = bgpy::generatorFromSeed(seed);
+        return $self->sample(count, generator, meanOnly).detach();
+    }
+    /** Per-frame (elbo, kl, expectedLogLikelihood) in nats, with `latentDraws` z draws per frame. */
+    PyObject* evidenceLowerBound(const at::Tensor& frames, int latentDraws = 64, uint64_t seed = 1) const {
+        at::NoGradGuard g;
+        at::Generator generator = bgpy::generatorFromSeed(seed);
+        OpenMMBG::CGElboTerms t = OpenMMBG::evidenceLowerBound(*$self, frames, latentDraws, generator);
+        return Py_BuildValue("(NNN)", bgpy::toNumpy(t.elbo.detach()), bgpy::toNumpy(t.kl.detach()),
+                             bgpy::toNumpy(t.expectedLogLikelihood.detach()));
+    }
+}
+
+/** The ARD prior's Gamma(shape, rate) hyperprior on each weight's precision. */
+struct ARDPrior {
+    double shape;
+    double rate;
+};
+
+/** How trainCGLatentModel trains (see CGLatentTraining.h). */
+struct CGTrainingOptions {
+    int64_t steps;
+    int64_t batchSize;
+    double learningRate;
+    int latentDraws;
+    bool ard;
+    ARDPrior ardPrior;
+    int64_t ardInterval;
+    int64_t ardStartStep;
+    int64_t progressInterval;
+    uint64_t seed;
+};
+
+/** One progress report of trainCGLatentModel; per-frame values in nats. */
+struct CGTrainingProgress {
+    int64_t step;
+    int64_t steps;
+    double elbo;
+    double kl;
+    double expectedLogLikelihood;
+    double logPrior;
+    double activeWeightFraction;
+    double stepsPerSecond;
+};
+
+/** What training did. */
+struct CGTrainingSummary {
+    int64_t steps;
+    double seconds;
+    double finalElbo;
+    double activeWeightFraction;
+};
+
+%extend CGTrainingSummary {
+    /** ARD: the output weights' prior precisions (width, 3N), or None. */
+    PyObject* _getOutputWeightPrecision() const {
+        if (!$self->outputWeightPrecision.defined())
+            Py_RETURN_NONE;
+        return bgpy::toNumpy($self->outputWeightPrecision);
+    }
+    %pythoncode %{
+        outputWeightPrecision = property(_getOutputWeightPrecision,
+                                         doc="ARD: the output weights' prior precisions (width, 3N), or None.")
+    %}
+}
+
+/** How the Laplace approximation is made (see CGLatentTraining.h). */
+struct CGLaplaceOptions {
+    int latentDraws;
+    double priorPrecision;
+    uint64_t seed;
+};
+
+%extend CGLaplaceOptions {
+    /** Prior precisions (width, 3N) of the output weights, e.g. CGTrainingSummary.outputWeightPrecision. */
+    void setWeightPrecision(const at::Tensor& weights) { $self->weightPrecision = weights; }
+}
+
+/** Laplace approximation of the decoder's output layer around the trained weights. */
+class CGLaplacePosterior {
+public:
+    static CGLaplacePosterior fit(const CGLatentModel& model, const at::Tensor& frames,
+                                  const CGLaplaceOptions& options = CGLaplaceOptions());
+    /** Precision blocks (3N, width + 1, width + 1), parameters (W_d, b_d). */
+    const at::Tensor& getPrecision() const;
+    at::Tensor covariance() const;
+};
+
+%extend CGLaplacePosterior {
+    /** A copy of the model whose output layer is a draw from the posterior. */
+    CGLatentModel drawModel(uint64_t seed) const {
+        at::Generator generator = bgpy::generatorFromSeed(seed);
+        return $self->drawModel(generator);
+    }
+}
+
+/** How trainCGLatentModelFromEnergy trains (see CGLatentTraining.h). */
+struct CGPhysicsOptions {
+    int64_t maxSteps;
+    int64_t stepsAtTarget;
+    int64_t batchSize;
+    double learningRate;
+    double gradientClip;
+    double temperingStart;
+    double temperingThreshold;
+    bool temperingOnIncrease;
+    int64_t temperingInterval;
+    double temperingMaxRatio;
+    int64_t progressInterval;
+    uint64_t seed;
+};
+
+/** One progress report of trainCGLatentModelFromEnergy; per-sample values in nats. */
+struct CGPhysicsProgress {
+    int64_t step;
+    double betaFraction;
+    double bound;
+    double meanReducedEnergy;
+    double klEstimate;
+    double fractionNonFinite;
+    double stepsPerSecond;
+};
+
+/** What embedded-physics training did. */
+struct CGPhysicsSummary {
+    int64_t steps;
+    double seconds;
+    bool reachedTarget;
+    int64_t stepsToTarget;
+    std::vector<double> betaFractions;
+    CGPhysicsProgress last;
+};
+
+/** Radius of gyration (B,) nm of configurations x (B, N, 3) nm with masses (N,) Da. */
+at::Tensor radiusOfGyration(const at::Tensor& x, const at::Tensor& masses);
+
+}
+
+%inline %{
+namespace bgpy {
+/** Trains the model in place on frames (N, atoms, 3) nm; progress(CGTrainingProgress) is called for every report. */
+OpenMMBG::CGTrainingSummary trainCGLatentModel(OpenMMBG::CGLatentModel& model, const at::Tensor& frames,
+                                               const OpenMMBG::CGTrainingOptions& options, PyObject* progress = Py_None) {
+    auto callback = callbackFrom<CGProgressCallback, OpenMMBG::CGProgressCallback>(progress);
+    AllowThreads allowThreads;
+    return OpenMMBG::trainCGLatentModel(model, frames, options, callback);
+}
+/**
+ * Trains the model without data on the Boltzmann distribution of the bridge's
+ * System at its temperature (embedded physics, tempered from
+ * options.temperingStart); progress(CGPhysicsProgress) at every rise of beta.
+ */
+OpenMMBG::CGPhysicsSummary trainCGLatentModelFromEnergy(OpenMMBG::CGLatentModel& model, OpenMMBG::OpenMMEnergy& energy,
+                                                        const OpenMMBG::CGPhysicsOptions& options,
+                                                        PyObject* progress = Py_None) {
+    auto callback = callbackFrom<CGPhysicsCallback, OpenMMBG::CGPhysicsCallback>(progress);
+    AllowThreads allowThreads;
+    return OpenMMBG::trainCGLatentModelFromEnergy(model, energy, options, callback);
+}
+}
+%}
