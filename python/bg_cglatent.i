@@ -218,6 +218,10 @@ struct CGTrainingSummary {
 struct CGLaplaceOptions {
     int latentDraws;
     double priorPrecision;
+    bool hiddenLayers;
+    bool ard;
+    ARDPrior ardPrior;
+    int probes;
     uint64_t seed;
 };
 
@@ -237,7 +241,21 @@ public:
 };
 
 %extend CGLaplacePosterior {
-    /** A copy of the model whose output layer is a draw from the posterior. */
+    /** Hidden layers (options.hiddenLayers): the diagonal precisions, a list of arrays (empty without them). */
+    PyObject* getHiddenPrecision() const {
+        PyObject* list = PyList_New(0);
+        for (const at::Tensor& t : $self->getHiddenPrecision()) {
+            PyObject* item = bgpy::toNumpy(t);
+            if (!item || PyList_Append(list, item) < 0) {
+                Py_XDECREF(item);
+                Py_DECREF(list);
+                return nullptr;
+            }
+            Py_DECREF(item);
+        }
+        return list;
+    }
+    /** A copy of the model whose output layer (and hidden layers, if fitted) is a draw from the posterior. */
     CGLatentModel drawModel(uint64_t seed) const {
         at::Generator generator = bgpy::generatorFromSeed(seed);
         return $self->drawModel(generator);

@@ -478,3 +478,48 @@ TEST(CGLatent, TrainingWithoutDataTempersToBetaAndFindsTheDeeperWellOfTheDoubleW
     OpenMMEnergy otherEnergy(*other, 300.0, energyOptions);
     expectMessage([&] { trainCGLatentModelFromEnergy(model, otherEnergy, options); }, "particles");
 }
+
+TEST(CGLatent, HiddenLayerLaplacePrecisionIsTheGaussNewtonDiagonalPlusThePrior) {
+    auto system = particles(3);
+    CGModelConfig config;
+    config.decoderWidths = {5, 4};
+    config.encoderWidths = {4};
+    at::Tensor frames = perturbedFrames(at::rand({1, 3, 3}, at::kDouble), 5, 0.1, 4);
+    CGLatentModel model = CGLatentModel::create(*system, frames, config);
+    at::Generator generator = at::detail::createCPUGenerator(8);
+    const int64_t draws = 3;
+    const at::Tensor latent = at::normal(0.0, 1.0, {5, draws, 2}, generator, at::kDouble);
+    CGLaplaceOptions options;
+    options.hiddenLayers = true;
+    options.ard = true;
+    options.probes = 5000;
+    CGLaplacePosterior posterior = CGLaplacePosterior::fitAt(model, latent, options);
+    const std::vector<at::Tensor> parameters = model.decoderHiddenParameters();
+    ASSERT_EQ(posterior.getHiddenPrecision().size(), parameters.size());
+    // The exact diagonal: sum over every draw and coordinate of (d mean / d theta)^2 / (sigma^2 S).
+    std::vector<at::Tensor> exact;
+    for (const at::Tensor& p : parameters)
+        exact.push_back(at::zeros_like(p).detach());
+    const at::Tensor mean = model.decode(latent.reshape({-1, 2})).mean;
+    const at::Tensor variance = at::exp(model.decoderLogVariance().detach());
+    for (int64_t m = 0; m < mean.size(0); m++)
+        for (int64_t d = 0; d < mean.size(1); d++) {
+            std::vector<at::Tensor> g = torch::autograd::grad({mean[m][d]}, parameters, {}, true);
+            for (size_t i = 0; i < g.size(); i++)
+                exact[i] += g[i].square() / (variance[d].item<double>() * draws);
+        }
+    // Random signs: each probe's g^2 has a relative standard deviation of at most sqrt(2).
+    const double tolerance = 5 * std::sqrt(2.0 / options.probes);
+    for (size_t i = 0; i < parameters.size(); i++) {
+        const at::Tensor prior = parameters[i].dim() == 2 ? ardExpectedPrecision(parameters[i], options.ardPrior)
+                                                         : at::full_like(exact[i], options.priorPrecision);
+        const at::Tensor estimated = posterior.getHiddenPrecision()[i] - prior;
+        EXPECT_TRUE(at::allclose(estimated, exact[i], tolerance, 1e-10 * exact[i].max().item<double>()))
+            << "parameter " << i << ": largest relative difference "
+            << ((estimated - exact[i]).abs() / exact[i].clamp_min(1e-300)).max().item<double>();
+    }
+    // Draws move the hidden layers with that spread.
+    CGLatentModel drawn = posterior.drawModel(generator);
+    EXPECT_FALSE(at::equal(drawn.decoderHiddenParameters()[0], parameters[0]));
+    EXPECT_TRUE(at::equal(model.decoderHiddenParameters()[0], parameters[0]));
+}

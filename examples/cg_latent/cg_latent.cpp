@@ -3,6 +3,7 @@
 //
 //   cg_latent md     [--output DIR] [--temperature 330] [--train-ns 5] [--reference-ns 10]
 //   cg_latent rg     [--output DIR] [--sizes 50,200,500] [--steps 20000] [--draws 100] [--per-draw 20000]
+//                    [--last-layer-only]
 //   cg_latent ard    [--output DIR] [--size 50] [--steps 20000]
 //   cg_latent map    [--output DIR] [--model 500]  (after rg: its model of that N)
 //   cg_latent physics [--output DIR] [--max-steps 80000]  (no data: double well, then alanine dipeptide)
@@ -51,6 +52,7 @@ struct Options {
     int size = 50;
     int mapModel = 500;  // N of the rg model the latent map is drawn for
     int64_t maxSteps = 80000;  // physics: at most this many steps per system
+    bool lastLayerOnly = false;  // rg: Laplace of the decoder's output layer only
     int64_t steps = 20000;
     int draws = 100;       // posterior draws of the decoder's output layer
     int64_t perDraw = 20000;  // configurations sampled per draw
@@ -84,6 +86,7 @@ Options parse(int argc, char** argv) {
         else if (option == "--model") o.mapModel = std::stoi(value());
         else if (option == "--per-draw") o.perDraw = std::stoll(value());
         else if (option == "--max-steps") o.maxSteps = std::stoll(value());
+        else if (option == "--last-layer-only") o.lastLayerOnly = true;
         else throw UsageError("unknown option " + option);
     });
     if (!(o.temperature > 0) || o.steps < 1 || o.draws < 2 || o.size < 1 || o.perDraw < 1)
@@ -211,6 +214,8 @@ void runRgCommand(const Options& o, const Molecule& molecule) {
         model.save(path(o, "model_N" + std::to_string(n) + ".bgcg"));
         CGLaplaceOptions laplace;
         laplace.weightPrecision = training.outputWeightPrecision;
+        laplace.hiddenLayers = !o.lastLayerOnly;
+        laplace.ard = true;
         CGLaplacePosterior posterior = CGLaplacePosterior::fit(model, frames, laplace);
         at::Generator generator = at::detail::createCPUGenerator(100 + n);
         std::vector<std::vector<double>> perDraw;  // [draw][bin]

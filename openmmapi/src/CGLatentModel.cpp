@@ -259,6 +259,12 @@ std::vector<at::Tensor> CGLatentModel::decoderWeightMatrices() const {
     return matrices;
 }
 
+std::vector<at::Tensor> CGLatentModel::decoderHiddenParameters() const {
+    std::vector<at::Tensor> all = impl->decoder.parameters();
+    all.resize(all.size() - 2);  // without the output layer's weight and bias
+    return all;
+}
+
 at::Tensor CGLatentModel::decoderFeatures(const at::Tensor& latent) const {
     return impl->decoder.hidden(latent.to(at::kDouble));
 }

@@ -9,6 +9,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/grad_mode.h>
 #include <openmm/OpenMMException.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/optim/adam.h>
 
 #include <chrono>
@@ -173,6 +174,45 @@ CGTrainingSummary trainCGLatentModel(CGLatentModel& model, const at::Tensor& fra
     return summary;
 }
 
+namespace {
+
+/** The diagonal Laplace precision of the decoder's hidden layers (CGLaplacePosterior). */
+std::vector<at::Tensor> hiddenLayerPrecision(const CGLatentModel& model, const at::Tensor& latent,
+                                             const CGLaplaceOptions& options) {
+    if (options.probes < 1)
+        throw OpenMMException("CGLaplacePosterior: need at least one probe for the hidden layers");
+    at::AutoGradMode enableGrad(true);  // callers hold a NoGradGuard
+    const std::vector<at::Tensor> parameters = model.decoderHiddenParameters();
+    if (parameters.empty())
+        return {};
+    const int64_t draws = latent.size(1);
+    const at::Tensor z = latent.reshape({-1, latent.size(2)}).to(at::kDouble);
+    const at::Tensor inverseSigma = at::exp(-0.5 * model.decoderLogVariance().detach()).unsqueeze(0);
+    at::Generator generator = at::detail::createCPUGenerator(options.seed + 1);
+    std::vector<at::Tensor> diagonal;
+    for (const at::Tensor& p : parameters)
+        diagonal.push_back(at::zeros_like(p).detach());
+    const at::Tensor mean = model.decode(z).mean;  // [M, 3N], a graph to the hidden layers
+    for (int probe = 0; probe < options.probes; probe++) {
+        const at::Tensor signs = at::bernoulli(at::full(mean.sizes(), 0.5, at::kDouble), generator) * 2 - 1;
+        const at::Tensor projection = (mean * signs * inverseSigma).sum() / std::sqrt((double) draws);
+        const std::vector<at::Tensor> g = torch::autograd::grad({projection}, parameters, {}, true);
+        for (size_t i = 0; i < g.size(); i++)
+            diagonal[i] += g[i].detach().square() / (double) options.probes;
+    }
+    std::vector<at::Tensor> precision;
+    for (size_t i = 0; i < parameters.size(); i++) {
+        const bool weightMatrix = parameters[i].dim() == 2;
+        const at::Tensor prior = weightMatrix && options.ard
+                                     ? ardExpectedPrecision(parameters[i], options.ardPrior)
+                                     : at::full_like(diagonal[i], options.priorPrecision);
+        precision.push_back(diagonal[i] + prior);
+    }
+    return precision;
+}
+
+} // namespace
+
 CGLaplacePosterior CGLaplacePosterior::fit(const CGLatentModel& model, const at::Tensor& frames,
                                            const CGLaplaceOptions& options) {
     checkFramesForModel(model, frames, "CGLaplacePosterior::fit");
@@ -212,6 +252,8 @@ CGLaplacePosterior CGLaplacePosterior::fitAt(const CGLatentModel& model, const a
     CGLaplacePosterior posterior(model.clone());  // the MAP it was made at, whatever later training does
     posterior.precision = gram.unsqueeze(0) * at::exp(-logVariance).reshape({n, 1, 1}) + at::diag_embed(priorDiagonal);
     posterior.choleskyFactor = at::linalg_cholesky(posterior.precision);
+    if (options.hiddenLayers)
+        posterior.hiddenPrecision = hiddenLayerPrecision(model, latent, options);
     return posterior;
 }
 
@@ -229,6 +271,9 @@ CGLatentModel CGLaplacePosterior::drawModel(at::Generator& generator) const {
     at::Tensor offset = at::linalg_solve_triangular(choleskyFactor.transpose(1, 2), eps, true).squeeze(2);
     weight.add_(offset.narrow(1, 0, width).t());
     bias.add_(offset.select(1, width));
+    std::vector<at::Tensor> hidden = copy.decoderHiddenParameters();
+    for (size_t i = 0; i < hiddenPrecision.size(); i++)
+        hidden[i].add_(at::normal(0.0, 1.0, hidden[i].sizes(), generator, at::kDouble) / at::sqrt(hiddenPrecision[i]));
     return copy;
 }
 

@@ -66,6 +66,10 @@ def test_laplace_draws_and_radius_of_gyration():
     assert posterior.getPrecision().shape == (9, 17, 17)
     covariance = posterior.covariance()
     assert np.allclose(np.einsum("dij,djk->dik", covariance, posterior.getPrecision()), np.eye(17), atol=1e-6)
+    assert posterior.getHiddenPrecision() == []
+    withHidden = openmmbg.CGLaplacePosterior.fit(model, frames, openmmbg.CGLaplaceOptions(hiddenLayers=True, probes=20))
+    shapes = [p.shape for p in withHidden.getHiddenPrecision()]
+    assert shapes == [(2, 16), (16,)] and all((p > 0).all() for p in withHidden.getHiddenPrecision())
     first, second = posterior.drawModel(1), posterior.drawModel(2)
     assert not np.array_equal(first.sample(10, seed=5), second.sample(10, seed=5))
     masses = model.getMasses()

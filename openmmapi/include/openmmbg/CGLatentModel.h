@@ -112,6 +112,8 @@ public:
      * parameters under the ARD prior.
      */
     std::vector<at::Tensor> decoderWeightMatrices() const;
+    /** The decoder network's weights and biases before its output layer. */
+    std::vector<at::Tensor> decoderHiddenParameters() const;
     /** The decoder network's last hidden layer [B, width] at z [B, d_z] (z itself without hidden layers). */
     at::Tensor decoderFeatures(const at::Tensor& latent) const;
     /** The output layer of the decoder's mean: weight [width, 3N] and bias [3N] (views of the parameters). */

@@ -109,6 +109,19 @@ struct CGLaplaceOptions {
      */
     at::Tensor weightPrecision;
     double priorPrecision = 1.0;  // 1/nm^2: weights without an ARD precision, and the biases
+    /**
+     * Also the hidden layers of the decoder's mean, with a diagonal
+     * Gauss-Newton precision (see CGLaplacePosterior).
+     */
+    bool hiddenLayers = false;
+    /**
+     * Hidden layers: with `ard`, the prior precision of each hidden weight is
+     * its ARD <tau_j> at the trained weights (ardExpectedPrecision), as in
+     * training's last E-step; otherwise priorPrecision.
+     */
+    bool ard = false;
+    ARDPrior ardPrior;
+    int probes = 200;  // random-sign probes of the diagonal Gauss-Newton matrix
     uint64_t seed = 1;
 };
 
@@ -120,6 +133,14 @@ struct CGLaplaceOptions {
  * is exact and block-diagonal over d:
  *   A_d = sum_n E_r[phi phi^T] / sigma_d^2 + diag(prior precisions of W_d, b_d),  phi = [h(z), 1].
  * The posterior of each block is N(MAP, A_d^-1).
+ *
+ * With options.hiddenLayers, the weights and biases of the hidden layers get
+ * a diagonal Gaussian too, independent of the output layer: precision =
+ * diag(G) + prior, with G = sum_frames E_r[J^T diag(sigma^-2) J] the
+ * Gauss-Newton matrix of the expected log-likelihood (J = d mean / d theta).
+ * Its diagonal is estimated without per-frame gradients: with independent
+ * random signs v [draws, 3N], g = d/d theta sum (mean * v / sigma) / sqrt(S)
+ * has E[g^2] = diag(G), averaged over `probes` draws of v.
  */
 class CGLaplacePosterior {
 public:
@@ -134,13 +155,16 @@ public:
     const at::Tensor& getPrecision() const { return precision; }
     /** A_d^-1 [3N, width + 1, width + 1]. */
     at::Tensor covariance() const;
-    /** A copy of the model whose output layer is one draw from the posterior. */
+    /** Hidden layers: the diagonal precisions, one tensor per parameter (empty without them). */
+    const std::vector<at::Tensor>& getHiddenPrecision() const { return hiddenPrecision; }
+    /** A copy of the model whose output layer (and hidden layers, if fitted) is one draw from the posterior. */
     CGLatentModel drawModel(at::Generator& generator) const;
 
 private:
     CGLatentModel model;
     at::Tensor precision;       // [3N, H + 1, H + 1]
     at::Tensor choleskyFactor;  // [3N, H + 1, H + 1] lower, precision = L L^T
+    std::vector<at::Tensor> hiddenPrecision;
     explicit CGLaplacePosterior(const CGLatentModel& model) : model(model) {}
 };
 
