@@ -336,13 +336,7 @@ CGLatentModel CGLatentModel::load(std::istream& stream, const std::string& descr
             throw OpenMMException(where + " is not an " + CG_FILE.name);
         archive.read("metadata", value);
         impl->metadata = value.toStringRef();
-        for (const std::string& key : archive.keys()) {
-            if (key.rfind("tensor.", 0) != 0)
-                continue;
-            at::Tensor tensor;
-            archive.read(key, tensor);
-            state[key.substr(7)] = tensor;
-        }
+        state = readArchiveTensors(archive);
     } catch (const OpenMMException&) {
         throw;
     } catch (const std::exception& e) {
@@ -388,16 +382,11 @@ CGLatentModel CGLatentModel::load(std::istream& stream, const std::string& descr
 }
 
 CGLatentModel CGLatentModel::load(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw OpenMMException("CGLatentModel::load: cannot open '" + path + "'");
-    return load(in, "'" + path + "'");
+    return loadModelFile<CGLatentModel>(path, "CGLatentModel::load");
 }
 
 CGLatentModel CGLatentModel::load(const std::string& path, const OpenMM::System& system) {
-    CGLatentModel model = load(path);
-    model.checkCompatible(system);
-    return model;
+    return loadModelFile<CGLatentModel>(path, "CGLatentModel::load", &system);
 }
 
 CGLatentModel CGLatentModel::clone() const {

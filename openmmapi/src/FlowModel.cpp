@@ -284,13 +284,7 @@ FlowModel FlowModel::read(std::istream& stream, const std::string& description) 
         referenceTemperature = value.toDouble();
         archive.read("metadata", value);
         text = value.toStringRef();
-        for (const std::string& key : archive.keys()) {
-            if (key.rfind("tensor.", 0) != 0)
-                continue;
-            at::Tensor tensor;
-            archive.read(key, tensor);
-            state[key.substr(7)] = tensor;
-        }
+        state = readArchiveTensors(archive);
     } catch (const OpenMMException&) {
         throw;
     } catch (const std::exception& e) {
@@ -320,16 +314,11 @@ FlowModel FlowModel::read(std::istream& stream, const std::string& description) 
 }
 
 FlowModel FlowModel::load(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw OpenMMException("FlowModel::load: cannot open '" + path + "'");
-    return load(in, "'" + path + "'");
+    return loadModelFile<FlowModel>(path, "FlowModel::load");
 }
 
 FlowModel FlowModel::load(const std::string& path, const OpenMM::System& system) {
-    FlowModel model = load(path);
-    model.checkCompatible(system);
-    return model;
+    return loadModelFile<FlowModel>(path, "FlowModel::load", &system);
 }
 
 FlowModel FlowModel::to(at::Device device) const {

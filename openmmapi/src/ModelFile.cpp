@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <openmm/OpenMMException.h>
 
+#include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
 #include <fstream>
@@ -57,6 +58,18 @@ void writeModelFile(std::ostream& stream, const ModelFileKind& kind, int formatV
     std::ostringstream bytes;
     archive.save_to(bytes);
     writeFramedArchive(stream, kind, formatVersion, bytes.str());
+}
+
+TensorMap readArchiveTensors(torch::serialize::InputArchive& archive) {
+    TensorMap state;
+    for (const std::string& key : archive.keys()) {
+        if (key.rfind("tensor.", 0) != 0)
+            continue;
+        at::Tensor tensor;
+        archive.read(key, tensor);
+        state[key.substr(7)] = tensor;
+    }
+    return state;
 }
 
 void saveToPath(const std::string& path, const std::string& owner, const std::function<void(std::ostream&)>& write) {

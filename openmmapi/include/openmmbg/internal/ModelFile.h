@@ -10,13 +10,17 @@
 #include "openmmbg/CoordinateTransform.h"
 #include "openmmbg/Topology.h"
 
+#include <openmm/OpenMMException.h>
+
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <iosfwd>
 #include <string>
 
 namespace torch {
 namespace serialize {
+class InputArchive;
 class OutputArchive;
 }
 } // namespace torch
@@ -40,6 +44,9 @@ void writeFramedArchive(std::ostream& stream, const ModelFileKind& kind, int for
 void writeModelFile(std::ostream& stream, const ModelFileKind& kind, int formatVersion, const TensorMap& state,
                     const std::function<void(torch::serialize::OutputArchive&)>& writeValues);
 
+/** The tensors writeModelFile() stored, under their keys without "tensor.". */
+TensorMap readArchiveTensors(torch::serialize::InputArchive& archive);
+
 /** Opens `path` and calls write(stream); errors begin with `owner` (e.g. "FlowModel::save"). */
 void saveToPath(const std::string& path, const std::string& owner, const std::function<void(std::ostream&)>& write);
 
@@ -50,6 +57,22 @@ void saveToPath(const std::string& path, const std::string& owner, const std::fu
  */
 std::string checkedFramedArchive(const std::string& bytes, const ModelFileKind& kind, int newestVersion,
                                  const std::string& where);
+
+/**
+ * Model::load(stream, "'<path>'") of the file at `path`, then, with a System,
+ * Model::checkCompatible(system); "<owner>: cannot open '<path>'" if it cannot
+ * be opened.
+ */
+template <class Model>
+Model loadModelFile(const std::string& path, const std::string& owner, const OpenMM::System* system = nullptr) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw OpenMM::OpenMMException(owner + ": cannot open '" + path + "'");
+    Model model = Model::load(in, "'" + path + "'");
+    if (system)
+        model.checkCompatible(*system);
+    return model;
+}
 
 /** Everything a stream still holds. */
 std::string readAllBytes(std::istream& stream);
