@@ -61,8 +61,7 @@ WellEstimate estimateWells(const FlowModel& model, OpenMMEnergy& bridge, int64_t
     bridge.setTemperature(T);
     FlowSample sample = model.sample(count, T, generator);
     EnergyBatch energy = bridge.evaluate(sample.x);
-    at::Tensor logWeights = model.logTarget(sample.gamma, energy.reducedEnergy, sample.logJ, model.tau(T),
-                                            sample.inDomain) - sample.logq;
+    at::Tensor logWeights = model.logImportanceWeights(sample, energy.reducedEnergy, T);
     at::Tensor right = (sample.x.select(2, 0).select(1, 0) > 0).to(at::kDouble);
     at::Tensor w = at::exp(logWeights - logWeights.max());
     double p = right.mean().item<double>();
@@ -242,7 +241,7 @@ TEST(FlowTrainer, DataFreeTemperingReachesTheTargetAndLearnsIt) {
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(4);
     FlowSample sample = model.sample(50000, T, generator);
     at::Tensor u = bridge->evaluate(sample.x).reducedEnergy;
-    at::Tensor lw = model.logTarget(sample.gamma, u, sample.logJ, 1.0, sample.inDomain) - sample.logq;
+    at::Tensor lw = model.logImportanceWeights(sample, u, T);
     at::Tensor w = at::exp(lw - lw.max());
     double mean = (w * sample.x.select(2, 0).select(1, 0)).sum().item<double>() / w.sum().item<double>();
     EXPECT_NEAR(mean, exactMean, 0.02);  // x has standard deviation ~0.6: error ~0.003

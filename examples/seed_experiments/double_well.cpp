@@ -87,8 +87,7 @@ Evaluation evaluate(const FlowModel& model, OpenMMEnergy& bridge, const at::Tens
     for (int c = 0; c < chunks; c++) {
         FlowSample sample = model.sample(count / chunks, T, generator);
         EnergyBatch energy = bridge.evaluate(sample.x);
-        logWeights.push_back(model.logTarget(sample.gamma, energy.reducedEnergy, sample.logJ, model.tau(T),
-                                             sample.inDomain) - sample.logq);
+        logWeights.push_back(model.logImportanceWeights(sample, energy.reducedEnergy, T));
         xs.push_back(sample.x.select(2, 0).select(1, 0));
     }
     at::Tensor x = at::cat(xs), lw = at::cat(logWeights);

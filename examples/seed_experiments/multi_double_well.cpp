@@ -331,9 +331,7 @@ int main(int argc, char** argv) {
                     const double temperature = temperatures[k] * unit;
                     FlowSample sample = model.sample(count, temperature, generator);
                     at::Tensor q = toQ(well, sample.x);
-                    at::Tensor lw = model.logTarget(sample.gamma, well.energy(q) / temperatures[k], sample.logJ,
-                                                    model.tau(temperature), sample.inDomain)
-                                    - sample.logq;
+                    at::Tensor lw = model.logImportanceWeights(sample, well.energy(q) / temperatures[k], temperature);
                     return std::make_pair(q, lw);
                 };
                 score(name, logDensity, draw);

@@ -65,12 +65,10 @@ std::vector<AnnealingStep> annealFlow(FlowTrainer& trainer, OpenMMEnergy& energy
             energy.setTemperature(step.temperature);
             x = sample.x.to(at::kCPU);
             EnergyBatch batch = energy.evaluate(x);
-            at::Tensor valid = sample.inDomain.to(at::kCPU) & batch.finite;
+            at::Tensor valid = batch.finite;
             if (stereo)
                 valid = valid & stereo->matches(x, handedness);
-            logWeights = model.logTarget(sample.gamma.to(at::kCPU), batch.reducedEnergy, sample.logJ.to(at::kCPU),
-                                         model.tau(referenceTemperature), valid)
-                         - sample.logq.to(at::kCPU);
+            logWeights = model.logImportanceWeights(sample, batch.reducedEnergy, referenceTemperature, valid);
         }
         at::Tensor finite = at::isfinite(logWeights);
         step.zeroWeightFraction = 1.0 - finite.to(at::kDouble).mean().item<double>();

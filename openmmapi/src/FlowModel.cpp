@@ -181,6 +181,16 @@ at::Tensor FlowModel::logTarget(const at::Tensor& gamma, const at::Tensor& reduc
     return at::where(ok, value, at::full_like(value, -std::numeric_limits<double>::infinity()));
 }
 
+at::Tensor FlowModel::logImportanceWeights(const FlowSample& sample, const at::Tensor& reducedEnergy,
+                                           double temperature, const at::Tensor& valid) const {
+    const at::Device device = reducedEnergy.device();
+    at::Tensor ok = sample.inDomain.to(device);
+    if (valid.defined())
+        ok = ok & valid.to(device);
+    return logTarget(sample.gamma.to(device), reducedEnergy, sample.logJ.to(device), tau(temperature), ok) -
+           sample.logq.to(device);
+}
+
 FlowSample FlowModel::decode(const at::Tensor& latent, double temperature, const at::Tensor& external) const {
     const double t = tau(temperature);
     auto [gamma, logDet] = flow->forward(latent);

@@ -675,9 +675,8 @@ Samples sampleFlow(const Molecule& molecule, const FlowModel& model, double temp
     EnergyBatch energy = bridge.evaluate(sample.x);
     Samples samples = describe(molecule, sample.x, energy.potentialEnergy);
     samples.otherHandedness = otherHandedness(molecule, sample.x);
-    samples.logWeight = model.logTarget(sample.gamma, energy.reducedEnergy, sample.logJ, model.tau(temperature),
-                                        sample.inDomain & energy.finite & ~samples.otherHandedness)
-                        - sample.logq;
+    samples.logWeight = model.logImportanceWeights(sample, energy.reducedEnergy, temperature,
+                                                   energy.finite & ~samples.otherHandedness);
     return samples;
 }
 

@@ -104,6 +104,15 @@ public:
     /** l_T(gamma) [B]: -u + log J - |p|^2/(2 tau); -inf where !valid (out of domain, stereo flip, non-finite u). */
     at::Tensor logTarget(const at::Tensor& gamma, const at::Tensor& reducedEnergy, const at::Tensor& logJ,
                          double tau, const at::Tensor& valid) const;
+    /**
+     * Importance log-weights [B] of samples drawn at temperature T (K):
+     * logTarget - logq, the target being the Boltzmann density whose reduced
+     * energies [B] are `reducedEnergy` (usually at T; at another temperature to
+     * reweight there). -inf out of the domain, for non-finite u and where
+     * `valid` [B] (optional) is false. On the device of `reducedEnergy`.
+     */
+    at::Tensor logImportanceWeights(const FlowSample& sample, const at::Tensor& reducedEnergy, double temperature,
+                                    const at::Tensor& valid = at::Tensor()) const;
 
     /**
      * count samples at temperature T (K): v from the prior (drawLatent), gamma = D(v),
