@@ -14,10 +14,11 @@
 //
 //   alanine_dipeptide_pipeline [--preset default|long|smoke] [--output DIR]
 //                              [--flow FILE] [--flow-type spline|tsf] [--data DIR]
-//                              [--reference FILE|none] [--no-plots]
+//                              [--reference FILE[,FILE...]|none] [--no-plots]
 // Every dF_phi is compared with the reference (alanine_dipeptide_reference's
-// summary.json, the committed one by default): its difference in combined
-// error bars.
+// summary.json; with several, the estimate of smallest error for each basin
+// and temperature; by default the three committed ones): its difference in
+// combined error bars.
 
 #include "AlanineDipeptide.h"
 
@@ -77,6 +78,12 @@ std::string rowsBefore(const std::vector<std::string>& rows, const FlowTrainer& 
     return kept;
 }
 
+std::string committedReferences() {
+    const std::string results = std::string(BG_SOURCE_DIR) + "/examples/alanine_dipeptide/results/";
+    return results + "reference/summary.json," + results + "reference_umbrella/summary.json," + results +
+           "reference_umbrella_300k/summary.json";
+}
+
 struct Options {
     std::string preset = "default";
     std::string output = "results/alanine_dipeptide";
@@ -85,7 +92,8 @@ struct Options {
     // Of a flow this run trains. The spline flow: at 300 K its importance
     // weights and independence proposals are far better than the TSF's (README).
     std::string flowType = "spline";
-    std::string reference = std::string(BG_SOURCE_DIR) + "/examples/alanine_dipeptide/results/reference/summary.json";
+    // The committed references: replica exchange, umbrella sampling at 300 and 600 K, longer umbrella runs at 300 K.
+    std::string reference = committedReferences();
     bool plots = true;
 };
 
@@ -108,7 +116,7 @@ Options parse(int argc, char** argv) {
             options.plots = false;
         else if (arg == "--help" || arg == "-h")
             throw UsageError("usage: alanine_dipeptide_pipeline [--preset default|long|smoke] [--output DIR] "
-                             "[--flow FILE] [--flow-type spline|tsf] [--data DIR] [--reference FILE|none] [--no-plots]");
+                             "[--flow FILE] [--flow-type spline|tsf] [--data DIR] [--reference FILE[,FILE...]|none] [--no-plots]");
         else
             throw UsageError("unknown option '" + arg + "' (see --help)");
     });
@@ -493,7 +501,7 @@ private:
         if (options.reference == "none")
             return {};
         try {
-            return readReference(options.reference);
+            return readReferences(options.reference);
         } catch (const OpenMM::OpenMMException& e) {
             std::printf("  (no comparison with the reference: %s)\n", e.what());
             return {};
@@ -515,6 +523,8 @@ private:
                 if (estimated && r.region == region.name && std::abs(r.temperature - temperature) < 0.01) {
                     const std::string suffix = "_" + std::to_string((int) temperature);
                     summary.estimate("reference_dF_" + region.key + suffix, r.dF.value, r.dF.error);
+                    const std::string folder = r.source.substr(0, r.source.find_last_of('/'));
+                    summary.text("reference_source_" + region.key + suffix, folder.substr(folder.find_last_of('/') + 1));
                     for (const auto& [name, t, estimate] : estimates)
                         if (t == temperature)
                             summary.number("dF_" + region.key + "_" + name + "_vs_reference_errors",

@@ -304,6 +304,37 @@ TEST(Pipeline, TheCommittedReferenceHoldsDFPhiAt300And600K) {
     }
 }
 
+TEST(Pipeline, SeveralReferencesGiveTheEstimateOfSmallestErrorForEachBasinAndTemperature) {
+    const std::string folder = temporaryPath("_references");
+    const std::string first = folder + "_a.json", second = folder + "_b.json";
+    auto write = [](const std::string& path, double phi300, double error300, double phi600, double error600) {
+        std::ofstream(path) << "{\n  \"estimates\": [\n"
+                            << "    {\"region\": \"phi > 0\", \"temperature_K\": 300, \"dF_kT\": " << phi300
+                            << ", \"error_kT\": " << error300 << "},\n"
+                            << "    {\"region\": \"phi > 0\", \"temperature_K\": 600, \"dF_kT\": " << phi600
+                            << ", \"error_kT\": " << error600 << "}\n  ]\n}\n";
+    };
+    write(first, 3.6, 0.4, 2.5, 0.1);
+    write(second, 3.9, 0.1, 2.8, 0.2);
+    const std::vector<alanine::ReferenceEstimate> best = alanine::readReferences(first + "," + second);
+    ASSERT_EQ(best.size(), 2u);
+    for (const alanine::ReferenceEstimate& r : best) {
+        EXPECT_EQ(r.region, "phi > 0");
+        EXPECT_DOUBLE_EQ(r.dF.value, r.temperature == 300 ? 3.9 : 2.5);
+        EXPECT_DOUBLE_EQ(r.dF.error, 0.1);
+        EXPECT_EQ(r.source, r.temperature == 300 ? second : first);
+    }
+    expectMessage([&] { alanine::readReferences(first + "," + folder + "_missing.json"); }, "cannot open the reference");
+    // The committed references: every basin at 300 K from the one of smallest error.
+    const std::string results = std::string(BG_SOURCE_DIR) + "/examples/alanine_dipeptide/results/";
+    const std::vector<alanine::ReferenceEstimate> committed = alanine::readReferences(
+        results + "reference/summary.json," + results + "reference_umbrella/summary.json," + results +
+        "reference_umbrella_300k/summary.json");
+    for (const alanine::ReferenceEstimate& r : committed)
+        if (r.region == "phi > 0" && r.temperature == 300)
+            EXPECT_LE(r.dF.error, 0.1) << r.source;
+}
+
 TEST(Pipeline, InterruptedTrainingResumesAndKeepsItsLog) {
     // An interrupted run as it is left on disk: the MD files, a checkpoint after
     // 20 maximum-likelihood steps, and a training.csv with one report from

@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cerrno>
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <ctime>
@@ -488,11 +489,32 @@ std::vector<ReferenceEstimate> readReference(const std::string& path) {
         e.region = region.substr(1, region.find('"', 1) - 1);
         e.temperature = std::strtod(field(line, "temperature_K").c_str(), nullptr);
         e.dF = {std::strtod(field(line, "dF_kT").c_str(), nullptr), std::strtod(field(line, "error_kT").c_str(), nullptr)};
+        e.source = path;
         estimates.push_back(e);
     }
     if (estimates.empty())
         throw OpenMMException("the reference '" + path + "' holds no estimates");
     return estimates;
+}
+
+std::vector<ReferenceEstimate> readReferences(const std::string& paths) {
+    std::vector<ReferenceEstimate> best;
+    std::stringstream list(paths);
+    std::string path;
+    while (std::getline(list, path, ',')) {
+        for (const ReferenceEstimate& e : readReference(path)) {
+            auto same = std::find_if(best.begin(), best.end(), [&](const ReferenceEstimate& b) {
+                return b.region == e.region && std::abs(b.temperature - e.temperature) < 0.01;
+            });
+            if (same == best.end())
+                best.push_back(e);
+            else if (e.dF.error < same->dF.error)
+                *same = e;
+        }
+    }
+    if (best.empty())
+        throw OpenMMException("no reference named in '" + paths + "'");
+    return best;
 }
 
 void writeSeries(const Samples& samples, const std::string& path) {

@@ -127,10 +127,18 @@ struct ReferenceEstimate {
     std::string region;  // "phi > 0", "alpha_L", "alpha_R", "C7eq/beta"
     double temperature;  // K
     Estimate dF;         // -ln(P / (1 - P)) in kT, with the quoted error
+    std::string source;  // the summary.json it comes from
 };
 
 /** Every estimate of a reference summary.json; an OpenMMException if the file cannot be read or parsed. */
 std::vector<ReferenceEstimate> readReference(const std::string& path);
+
+/**
+ * The estimates of several references (paths separated by commas): for each
+ * region and temperature the one with the smallest quoted error. An
+ * OpenMMException if any file cannot be read.
+ */
+std::vector<ReferenceEstimate> readReferences(const std::string& paths);
 
 /** Writes the per-frame series (phi, psi, energy, log-weight) as CSV. */
 void writeSeries(const Samples& samples, const std::string& path);
