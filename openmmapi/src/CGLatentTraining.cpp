@@ -141,12 +141,13 @@ CGTrainingSummary trainCGLatentModel(CGLatentModel& model, const at::Tensor& fra
             for (size_t i = 0; i < matrices.size(); i++)
                 logPrior = logPrior - 0.5 * (precisions[i] * matrices[i] * matrices[i]).sum();
         loss = loss - logPrior / (double) numFrames;
-        optimizer.zero_grad();
-        loss.backward();
-        optimizer.step();
+        // Checked before the step, so that a diverged run leaves the last finite weights.
         if (!std::isfinite(loss.item<double>()))
             throw OpenMMException(where + ": the loss became non-finite at step " + std::to_string(step) +
                                   " (lower the learning rate?)");
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
         if (progress && (step % interval == 0 || step == options.steps)) {
             report.step = step;
             report.elbo = terms.elbo.mean().item<double>();
