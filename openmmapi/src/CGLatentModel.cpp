@@ -140,11 +140,7 @@ CGLatentModel CGLatentModel::create(const OpenMM::System& system, const at::Tens
     impl->config = config;
     impl->fingerprint = SystemFingerprint::of(system);
     const int numParticles = system.getNumParticles();
-    checkConfigurationTensor(frames, numParticles, "CGLatentModel::create");
-    if (frames.size(0) < 1)
-        throw OpenMMException("CGLatentModel::create: need at least one frame");
-    if (!at::isfinite(frames).all().item<bool>())
-        throw OpenMMException("CGLatentModel::create: the frames contain NaN or infinite positions");
+    checkFrames(frames, numParticles, "CGLatentModel::create");
     impl->masses = at::tensor(impl->fingerprint.masses, at::kDouble);
     if (!(impl->masses > 0).all().item<bool>())
         throw OpenMMException("CGLatentModel::create: every particle needs a positive mass (virtual sites are not "
@@ -191,9 +187,7 @@ void CGLatentModel::checkCompatible(const OpenMM::System& system) const {
 }
 
 at::Tensor CGLatentModel::align(const at::Tensor& frames) const {
-    checkConfigurationTensor(frames, getNumParticles(), "CGLatentModel");
-    if (!at::isfinite(frames).all().item<bool>())
-        throw OpenMMException("CGLatentModel: the frames contain NaN or infinite positions");
+    checkFiniteConfigurations(frames, getNumParticles(), "CGLatentModel");
     at::NoGradGuard noGrad;
     if (!impl->config.alignFrames)
         return frames.detach().clone();

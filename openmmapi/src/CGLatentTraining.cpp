@@ -1,6 +1,7 @@
 #include "openmmbg/CGLatentTraining.h"
 
 #include "openmmbg/OpenMMEnergy.h"
+#include "openmmbg/internal/MLP.h"
 #include "openmmbg/internal/Tempering.h"
 #include "openmmbg/internal/TensorChecks.h"
 #include "openmmbg/tools/Metrics.h"
@@ -23,6 +24,11 @@ namespace {
 
 const double LOG_2PI = std::log(2 * M_PI);
 
+/** log N(residual; 0, diag exp(logVariance)), summed over dimension `dim`. */
+at::Tensor logNormalDiagonal(const at::Tensor& residual, const at::Tensor& logVariance, int64_t dim) {
+    return -0.5 * (LOG_2PI + logVariance + residual * residual * at::exp(-logVariance)).sum(dim);
+}
+
 /** Latent draws [B, S, d_z] from r_phi(z|x), reparameterised. */
 at::Tensor drawLatent(const CGEncoding& encoding, int draws, at::Generator& generator) {
     const int64_t b = encoding.mean.size(0), d = encoding.mean.size(1);
@@ -38,20 +44,12 @@ CGElboTerms elboTerms(const CGLatentModel& model, const at::Tensor& frames, cons
     CGDecoding decoding = model.decode(latent.reshape({b * s, d}));
     at::Tensor mean = decoding.mean.reshape({b, s, n}), logVariance = decoding.logVariance.reshape({b, s, n});
     at::Tensor residual = x - mean;
-    at::Tensor logLikelihood = -0.5 * (LOG_2PI + logVariance + residual * residual * at::exp(-logVariance)).sum(2);
+    at::Tensor logLikelihood = logNormalDiagonal(residual, logVariance, 2);
     CGElboTerms terms;
     terms.expectedLogLikelihood = logLikelihood.mean(1);
     terms.kl = 0.5 * (encoding.mean * encoding.mean + at::exp(encoding.logVariance) - 1.0 - encoding.logVariance).sum(1);
     terms.elbo = terms.expectedLogLikelihood - terms.kl;
     return terms;
-}
-
-void checkFramesForModel(const CGLatentModel& model, const at::Tensor& frames, const std::string& where) {
-    checkConfigurationTensor(frames, model.getNumParticles(), where);
-    if (frames.size(0) < 1)
-        throw OpenMMException(where + ": need at least one frame");
-    if (!at::isfinite(frames).all().item<bool>())
-        throw OpenMMException(where + ": the frames contain NaN or infinite positions");
 }
 
 double activeFraction(const std::vector<at::Tensor>& matrices) {
@@ -67,7 +65,7 @@ double activeFraction(const std::vector<at::Tensor>& matrices) {
 } // namespace
 
 CGElboTerms evidenceLowerBoundAt(const CGLatentModel& model, const at::Tensor& frames, const at::Tensor& latent) {
-    checkFramesForModel(model, frames, "evidenceLowerBound");
+    checkFrames(frames, model.getNumParticles(), "evidenceLowerBound");
     if (latent.dim() != 3 || latent.size(0) != frames.size(0) || latent.size(2) != model.getLatentDim())
         throw OpenMMException("evidenceLowerBound: latent draws must be [frames, draws, " +
                               std::to_string(model.getLatentDim()) + "], got " + shapeString(latent));
@@ -76,7 +74,7 @@ CGElboTerms evidenceLowerBoundAt(const CGLatentModel& model, const at::Tensor& f
 
 CGElboTerms evidenceLowerBound(const CGLatentModel& model, const at::Tensor& frames, int latentDraws,
                                at::Generator& generator) {
-    checkFramesForModel(model, frames, "evidenceLowerBound");
+    checkFrames(frames, model.getNumParticles(), "evidenceLowerBound");
     if (latentDraws < 1)
         throw OpenMMException("evidenceLowerBound: need at least one latent draw per frame");
     CGEncoding encoding = model.encode(frames);
@@ -93,7 +91,7 @@ at::Tensor ardExpectedPrecision(const at::Tensor& weights, const ARDPrior& prior
 CGTrainingSummary trainCGLatentModel(CGLatentModel& model, const at::Tensor& frames, const CGTrainingOptions& options,
                                      const CGProgressCallback& progress) {
     const std::string where = "trainCGLatentModel";
-    checkFramesForModel(model, frames, where);
+    checkFrames(frames, model.getNumParticles(), where);
     const int64_t numFrames = frames.size(0);
     if (options.steps < 1 || options.batchSize < 1 || options.latentDraws < 1 || options.ardInterval < 1 ||
         options.progressInterval < 0 || options.ardStartStep < -1)
@@ -216,7 +214,7 @@ std::vector<at::Tensor> hiddenLayerPrecision(const CGLatentModel& model, const a
 
 CGLaplacePosterior CGLaplacePosterior::fit(const CGLatentModel& model, const at::Tensor& frames,
                                            const CGLaplaceOptions& options) {
-    checkFramesForModel(model, frames, "CGLaplacePosterior::fit");
+    checkFrames(frames, model.getNumParticles(), "CGLaplacePosterior::fit");
     if (options.latentDraws < 1)
         throw OpenMMException("CGLaplacePosterior::fit: need at least one latent draw per frame");
     at::NoGradGuard noGrad;
@@ -316,9 +314,7 @@ CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMM
         const at::Tensor logDecoder = -0.5 * (LOG_2PI + decoding.logVariance + eps * eps).sum(1);
         const at::Tensor logPrior = -0.5 * (z * z + LOG_2PI).sum(1);
         const CGEncoding encoding = model.encodeCoordinates(x);
-        const at::Tensor r = z - encoding.mean;
-        const at::Tensor logEncoder =
-            -0.5 * (LOG_2PI + encoding.logVariance + r * r * at::exp(-encoding.logVariance)).sum(1);
+        const at::Tensor logEncoder = logNormalDiagonal(z - encoding.mean, encoding.logVariance, 1);
         const at::Tensor rest = logEncoder - logDecoder - logPrior;
         const at::Tensor finite = at::isfinite(u) & at::isfinite(rest);
         const int64_t kept = finite.sum().item<int64_t>();
@@ -331,19 +327,8 @@ CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMM
         const at::Tensor loss = -logWeight.mean();
         optimizer.zero_grad();
         loss.backward();
-        if (options.gradientClip > 0) {
-            at::Tensor squared = at::zeros({}, at::kDouble);
-            for (const at::Tensor& p : parameters)
-                if (p.grad().defined())
-                    squared = squared + p.grad().square().sum();
-            const double norm = std::sqrt(squared.item<double>());
-            if (!std::isfinite(norm))
-                throw OpenMMException(where + ": the gradient became non-finite at step " + std::to_string(step));
-            if (norm > options.gradientClip)
-                for (const at::Tensor& p : parameters)
-                    if (p.grad().defined())
-                        p.grad().mul_(options.gradientClip / norm);
-        }
+        if (options.gradientClip > 0 && !std::isfinite(clipGradientNorm(parameters, options.gradientClip)))
+            throw OpenMMException(where + ": the gradient became non-finite at step " + std::to_string(step));
         optimizer.step();
         const bool rise = fraction < 1 && step % options.temperingInterval == 0;
         if (rise) {
@@ -361,6 +346,11 @@ CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMM
         if (fraction == 1 && !rise)
             atTarget++;
         const bool last = step == options.maxSteps || (fraction == 1 && atTarget >= options.stepsAtTarget);
+        const bool due = progress && (options.progressInterval > 0 ? step % options.progressInterval == 0 : rise);
+        summary.steps = step;
+        if (!due && !last)
+            continue;
+        // The report (also the summary's last one) is made only when it is read.
         CGPhysicsProgress& report = summary.last;
         report.step = step;
         report.betaFraction = fraction;
@@ -370,10 +360,8 @@ CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMM
         report.fractionNonFinite = 1.0 - (double) kept / (double) b;
         report.stepsPerSecond =
             (double) step / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const bool due = options.progressInterval > 0 ? step % options.progressInterval == 0 : rise;
-        if (progress && (due || last))
+        if (progress)
             progress(report);
-        summary.steps = step;
         if (last)
             break;
     }

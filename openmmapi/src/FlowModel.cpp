@@ -61,12 +61,6 @@ std::pair<at::Tensor, at::Tensor> fitNormalization(const at::Tensor& y) {
     return {y.mean(0), y.std(0).clamp_min(1e-6)};
 }
 
-void checkFrames(const at::Tensor& frames, int numParticles, const std::string& where) {
-    checkConfigurationTensor(frames, numParticles, where);
-    if (!at::isfinite(frames).all().item<bool>())
-        throw OpenMMException(where + ": the frames contain NaN or infinite positions");
-}
-
 std::string firstLine(const std::string& text) {
     return text.substr(0, text.find('\n'));
 }
@@ -100,7 +94,7 @@ FlowModel FlowModel::createForMolecule(const OpenMM::System& system, const at::T
                                        const std::string& flowType, const FlowConfig& config,
                                        double referenceTemperature) {
     auto coordinates = std::make_shared<InternalCoordinates>(system);
-    checkFrames(frames, system.getNumParticles(), "FlowModel::createForMolecule");
+    checkFiniteConfigurations(frames, system.getNumParticles(), "FlowModel::createForMolecule");
     coordinates->placeTorsionCuts(frames);
     auto [shift, scale] = fitNormalization(coordinates->forward(frames).first);
     std::shared_ptr<Flow> flow = makeFlow(flowType, *coordinates, config);
@@ -121,7 +115,7 @@ FlowModel FlowModel::createCartesian(const OpenMM::System& system, const std::ve
     const int n = coordinates->getNumCoordinates();
     at::Tensor shift = at::zeros({n}, at::kDouble), scale = at::ones({n}, at::kDouble);
     if (frames.defined()) {
-        checkFrames(frames, system.getNumParticles(), "FlowModel::createCartesian");
+        checkFiniteConfigurations(frames, system.getNumParticles(), "FlowModel::createCartesian");
         std::tie(shift, scale) = fitNormalization(coordinates->forward(frames).first);
     }
     return FlowModel(coordinates, shift, scale, makeFlow(flowType, *coordinates, config), referenceTemperature,

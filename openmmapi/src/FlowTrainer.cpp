@@ -3,6 +3,7 @@
 #include "openmmbg/tools/DCDFile.h"
 #include "openmmbg/tools/Metrics.h"
 #include "openmmbg/ComputeSettings.h"
+#include "openmmbg/internal/MLP.h"
 #include "openmmbg/internal/Tempering.h"
 #include "openmmbg/internal/TensorChecks.h"
 
@@ -216,19 +217,7 @@ public:
 
     /** Scales the gradients to a global norm <= clip; returns the norm before (non-finite if any entry is). */
     double clipGradients() {
-        std::vector<at::Tensor> parameters = model.getFlow().parameters();
-        // Summed where the weights live, in the order of the parameters, and
-        // read once: one transfer from a GPU, not one per parameter.
-        at::Tensor squared = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(model.getDevice()));
-        for (const at::Tensor& p : parameters)
-            if (p.grad().defined())
-                squared = squared + p.grad().square().sum();
-        double norm = std::sqrt(squared.item<double>());
-        if (std::isfinite(norm) && options.gradientClip > 0 && norm > options.gradientClip)
-            for (const at::Tensor& p : parameters)
-                if (p.grad().defined())
-                    p.grad().mul_(options.gradientClip / norm);
-        return norm;
+        return clipGradientNorm(model.getFlow().parameters(), options.gradientClip);
     }
 
     void setLearningRate(double lr) {
@@ -265,11 +254,7 @@ FlowTrainer::FlowTrainer(const FlowModel& model, const TrainerOptions& options)
 FlowTrainer::~FlowTrainer() = default;
 
 void FlowTrainer::setData(const at::Tensor& frames, double temperature) {
-    checkConfigurationTensor(frames, impl->model.getNumParticles(), "FlowTrainer::setData");
-    if (frames.size(0) < 1)
-        throw OpenMMException("FlowTrainer::setData: no frames");
-    if (!at::isfinite(frames).all().item<bool>())
-        throw OpenMMException("FlowTrainer::setData: the frames contain NaN or infinite positions");
+    checkFrames(frames, impl->model.getNumParticles(), "FlowTrainer::setData");
     impl->model.tau(temperature);  // checks the temperature
     impl->data = frames.detach().to(at::kCPU).contiguous();
     impl->dataTemperature = temperature;
@@ -295,11 +280,7 @@ void FlowTrainer::setData(const std::string& dcdPath, double temperature) {
 }
 
 void FlowTrainer::setValidationData(const at::Tensor& frames) {
-    checkConfigurationTensor(frames, impl->model.getNumParticles(), "FlowTrainer::setValidationData");
-    if (frames.size(0) < 1)
-        throw OpenMMException("FlowTrainer::setValidationData: no frames");
-    if (!at::isfinite(frames).all().item<bool>())
-        throw OpenMMException("FlowTrainer::setValidationData: the frames contain NaN or infinite positions");
+    checkFrames(frames, impl->model.getNumParticles(), "FlowTrainer::setValidationData");
     impl->validation = frames.detach().to(at::kCPU).contiguous();
 }
 

@@ -11,6 +11,20 @@ at::Tensor copyToDevice(const at::Tensor& tensor, at::Device device) {
     return tensor.detach().to(tensor.options().device(device), false, true).requires_grad_(tensor.requires_grad());
 }
 
+double clipGradientNorm(const std::vector<at::Tensor>& parameters, double maxNorm) {
+    const at::Device device = parameters.empty() ? at::Device(at::kCPU) : parameters.front().device();
+    at::Tensor squared = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+    for (const at::Tensor& p : parameters)
+        if (p.grad().defined())
+            squared = squared + p.grad().square().sum();
+    const double norm = std::sqrt(squared.item<double>());
+    if (std::isfinite(norm) && maxNorm > 0 && norm > maxNorm)
+        for (const at::Tensor& p : parameters)
+            if (p.grad().defined())
+                p.grad().mul_(maxNorm / norm);
+    return norm;
+}
+
 namespace {
 
 std::vector<int> uniformSizes(int inputs, int outputs, int hiddenLayers, int width) {

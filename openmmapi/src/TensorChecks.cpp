@@ -35,4 +35,25 @@ void checkConfigurationTensor(const at::Tensor& positions, int numParticles, con
                                       + " particles but the System has " + std::to_string(numParticles));
 }
 
+namespace {
+
+void checkFinitePositions(const at::Tensor& frames, const std::string& where) {
+    if (!at::isfinite(frames).all().item<bool>())
+        throw OpenMM::OpenMMException(where + ": the frames contain NaN or infinite positions");
+}
+
+} // namespace
+
+void checkFiniteConfigurations(const at::Tensor& frames, int numParticles, const std::string& where) {
+    checkConfigurationTensor(frames, numParticles, where);
+    checkFinitePositions(frames, where);
+}
+
+void checkFrames(const at::Tensor& frames, int numParticles, const std::string& where) {
+    checkConfigurationTensor(frames, numParticles, where);  // before frames.size(0)
+    if (frames.size(0) < 1)
+        throw OpenMM::OpenMMException(where + ": no frames");
+    checkFinitePositions(frames, where);
+}
+
 } // namespace OpenMMBG

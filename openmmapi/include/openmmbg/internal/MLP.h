@@ -15,6 +15,14 @@ namespace OpenMMBG {
 at::Tensor copyToDevice(const at::Tensor& tensor, at::Device device);
 
 /**
+ * The global norm of the gradients of `parameters` (non-finite if any entry
+ * is); if it is finite and above maxNorm > 0, every gradient is scaled so that
+ * it becomes maxNorm. Summed where the weights live and read once: one
+ * transfer from a GPU, not one per parameter.
+ */
+double clipGradientNorm(const std::vector<at::Tensor>& parameters, double maxNorm);
+
+/**
  * A multi-layer perceptron on plain float64 tensors (no torch::nn, which
  * costs compile time): `hiddenLayers` layers of `width` units with the given
  * activation, then a linear output layer. Weights are leaf tensors that

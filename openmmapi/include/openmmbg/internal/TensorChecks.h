@@ -14,6 +14,12 @@ namespace OpenMMBG {
  */
 void checkConfigurationTensor(const at::Tensor& positions, int numParticles, const std::string& where);
 
+/** checkConfigurationTensor(), and every position finite ("<where>: the frames contain NaN or infinite positions"). */
+void checkFiniteConfigurations(const at::Tensor& frames, int numParticles, const std::string& where);
+
+/** checkFiniteConfigurations() for training data: at least one frame ("<where>: no frames"). */
+void checkFrames(const at::Tensor& frames, int numParticles, const std::string& where);
+
 /** The values of any tensor as float64, flattened, on the CPU. */
 std::vector<double> toDoubleVector(const at::Tensor& tensor);
 
