@@ -4,71 +4,7 @@
 // (trainCGLatentModelFromEnergy). Encodings and decodings come back as
 // (mean, logVariance) tuples of numpy arrays; methods that draw take seeds.
 
-%{
-namespace bgpy {
-/** A Python callable as a CGProgressCallback (takes the GIL for each report). */
-struct CGProgressCallback {
-    std::shared_ptr<PyObject> callable;
-
-    void operator()(const OpenMMBG::CGTrainingProgress& progress) const {
-        PyGILState_STATE gil = PyGILState_Ensure();
-        PyObject* report = SWIG_NewPointerObj(new OpenMMBG::CGTrainingProgress(progress),
-                                              SWIGTYPE_p_OpenMMBG__CGTrainingProgress, SWIG_POINTER_OWN);
-        PyObject* result = report ? PyObject_CallFunctionObjArgs(callable.get(), report, nullptr) : nullptr;
-        Py_XDECREF(report);
-        if (result == nullptr) {
-            PythonError error = PythonError::fetch();
-            PyGILState_Release(gil);
-            throw error;
-        }
-        Py_DECREF(result);
-        PyGILState_Release(gil);
-    }
-};
-}
-%}
-
-%{
-namespace bgpy {
-/** A Python callable as a CGPhysicsCallback. */
-struct CGPhysicsCallback {
-    std::shared_ptr<PyObject> callable;
-
-    void operator()(const OpenMMBG::CGPhysicsProgress& progress) const {
-        PyGILState_STATE gil = PyGILState_Ensure();
-        PyObject* report = SWIG_NewPointerObj(new OpenMMBG::CGPhysicsProgress(progress),
-                                              SWIGTYPE_p_OpenMMBG__CGPhysicsProgress, SWIG_POINTER_OWN);
-        PyObject* result = report ? PyObject_CallFunctionObjArgs(callable.get(), report, nullptr) : nullptr;
-        Py_XDECREF(report);
-        if (result == nullptr) {
-            PythonError error = PythonError::fetch();
-            PyGILState_Release(gil);
-            throw error;
-        }
-        Py_DECREF(result);
-        PyGILState_Release(gil);
-    }
-};
-
-/** `progress` as a std::function: empty for None; a TypeError for anything not callable. */
-template <class Callback, class Function>
-Function callbackFrom(PyObject* progress) {
-    if (progress == Py_None)
-        return Function();
-    if (!PyCallable_Check(progress)) {
-        PyErr_SetString(PyExc_TypeError, "progress must be a callable or None");
-        throw PythonError::fetch();
-    }
-    return Callback{sharedReference(progress)};
-}
-}
-%}
-
-%typemap(out) OpenMMBG::CGEncoding {
-    $result = Py_BuildValue("(NN)", bgpy::toNumpy($1.mean), bgpy::toNumpy($1.logVariance));
-    if (!$result) SWIG_fail;
-}
-%typemap(out) OpenMMBG::CGDecoding {
+%typemap(out) OpenMMBG::CGEncoding, OpenMMBG::CGDecoding {
     $result = Py_BuildValue("(NN)", bgpy::toNumpy($1.mean), bgpy::toNumpy($1.logVariance));
     if (!$result) SWIG_fail;
 }
@@ -309,7 +245,7 @@ namespace bgpy {
 /** Trains the model in place on frames (N, atoms, 3) nm; progress(CGTrainingProgress) is called for every report. */
 OpenMMBG::CGTrainingSummary trainCGLatentModel(OpenMMBG::CGLatentModel& model, const at::Tensor& frames,
                                                const OpenMMBG::CGTrainingOptions& options, PyObject* progress = Py_None) {
-    auto callback = callbackFrom<CGProgressCallback, OpenMMBG::CGProgressCallback>(progress);
+    auto callback = callbackFrom<OpenMMBG::CGTrainingProgress>(progress, SWIGTYPE_p_OpenMMBG__CGTrainingProgress);
     AllowThreads allowThreads;
     return OpenMMBG::trainCGLatentModel(model, frames, options, callback);
 }
@@ -321,7 +257,7 @@ OpenMMBG::CGTrainingSummary trainCGLatentModel(OpenMMBG::CGLatentModel& model, c
 OpenMMBG::CGPhysicsSummary trainCGLatentModelFromEnergy(OpenMMBG::CGLatentModel& model, OpenMMBG::OpenMMEnergy& energy,
                                                         const OpenMMBG::CGPhysicsOptions& options,
                                                         PyObject* progress = Py_None) {
-    auto callback = callbackFrom<CGPhysicsCallback, OpenMMBG::CGPhysicsCallback>(progress);
+    auto callback = callbackFrom<OpenMMBG::CGPhysicsProgress>(progress, SWIGTYPE_p_OpenMMBG__CGPhysicsProgress);
     AllowThreads allowThreads;
     return OpenMMBG::trainCGLatentModelFromEnergy(model, energy, options, callback);
 }

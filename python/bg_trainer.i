@@ -1,17 +1,24 @@
 // FlowTrainer and its options. A Python progress callback is stored in the
-// C++ std::function as a ProgressCallback that owns a reference to it; train()
+// C++ std::function as a PythonCallback that owns a reference to it; train()
 // runs without the GIL and the callback takes it back for each report. An
 // exception raised by the callback stops train() and reaches the caller as is.
 
 %{
 namespace bgpy {
-struct ProgressCallback {
+/**
+ * A Python callable as a C++ progress callback: owns a reference to it, takes
+ * the GIL for each report, passes it a copy of the report (of SWIG type
+ * `reportType`) and rethrows what it raises. Used by every trainer that
+ * reports progress (FlowTrainer, the coarse-grained latent models).
+ */
+template <class Report>
+struct PythonCallback {
     std::shared_ptr<PyObject> callable;
+    swig_type_info* reportType;
 
-    void operator()(const OpenMMBG::TrainingProgress& progress) const {
+    void operator()(const Report& progress) const {
         PyGILState_STATE gil = PyGILState_Ensure();
-        PyObject* report = SWIG_NewPointerObj(new OpenMMBG::TrainingProgress(progress),
-                                              SWIGTYPE_p_OpenMMBG__TrainingProgress, SWIG_POINTER_OWN);
+        PyObject* report = SWIG_NewPointerObj(new Report(progress), reportType, SWIG_POINTER_OWN);
         PyObject* result = report ? PyObject_CallFunctionObjArgs(callable.get(), report, nullptr) : nullptr;
         Py_XDECREF(report);
         if (result == nullptr) {
@@ -23,6 +30,20 @@ struct ProgressCallback {
         PyGILState_Release(gil);
     }
 };
+
+/** `progress` as a std::function: empty for None; a TypeError for anything not callable. */
+template <class Report>
+std::function<void(const Report&)> callbackFrom(PyObject* progress, swig_type_info* reportType) {
+    if (progress == Py_None)
+        return std::function<void(const Report&)>();
+    if (!PyCallable_Check(progress)) {
+        PyErr_SetString(PyExc_TypeError, "progress must be a callable or None");
+        throw PythonError::fetch();
+    }
+    return PythonCallback<Report>{sharedReference(progress), reportType};
+}
+
+using ProgressCallback = PythonCallback<OpenMMBG::TrainingProgress>;
 }
 %}
 
@@ -83,15 +104,7 @@ struct TrainerOptions {
 
 %extend TrainerOptions {
     void _setProgress(PyObject* callable) {
-        if (callable == Py_None) {
-            $self->progress = nullptr;
-            return;
-        }
-        if (!PyCallable_Check(callable)) {
-            PyErr_SetString(PyExc_TypeError, "progress must be a callable or None");
-            throw bgpy::PythonError::fetch();
-        }
-        $self->progress = bgpy::ProgressCallback{bgpy::sharedReference(callable)};
+        $self->progress = bgpy::callbackFrom<OpenMMBG::TrainingProgress>(callable, SWIGTYPE_p_OpenMMBG__TrainingProgress);
     }
     PyObject* _getProgress() const {
         if (const auto* callback = $self->progress.target<bgpy::ProgressCallback>()) {

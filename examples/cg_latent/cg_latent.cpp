@@ -276,6 +276,19 @@ at::Tensor conformationClass(const at::Tensor& phi, const at::Tensor& psi) {
     return c;
 }
 
+/** The fraction of each of the four conformation classes. */
+std::vector<double> classFractions(const at::Tensor& classes) {
+    std::vector<double> fractions;
+    for (int c = 0; c < 4; c++)
+        fractions.push_back((classes == c).to(at::kDouble).mean().item<double>());
+    return fractions;
+}
+
+/** Test frames: every 5th reference frame (2000 of 10000). */
+at::Tensor testFrames(const at::Tensor& reference) {
+    return reference.slice(0, 0, reference.size(0), 5);
+}
+
 /**
  * Leave-one-out k-nearest-neighbour accuracy (k = 10) of the classes from
  * latent points [F, d]: how well the encodings separate the classes.
@@ -294,8 +307,7 @@ void runArdCommand(const Options& o, const Molecule& molecule) {
     if (o.size > data.train.size(0))
         throw UsageError("train.dcd has fewer than " + std::to_string(o.size) + " frames");
     const at::Tensor frames = data.train.narrow(0, 0, o.size);
-    // Test frames: every 5th reference frame (2000 of 10000).
-    const at::Tensor test = data.reference.slice(0, 0, data.reference.size(0), 5);
+    const at::Tensor test = testFrames(data.reference);
     const at::Tensor phi = dihedralAngles(test, molecule.dihedrals.phi), psi = dihedralAngles(test, molecule.dihedrals.psi);
     const at::Tensor classes = conformationClass(phi, psi);
     Summary summary;
@@ -320,10 +332,7 @@ void runArdCommand(const Options& o, const Molecule& molecule) {
         std::printf("  %s: 10-NN accuracy of the conformation classes from z: %.1f%%, active weights %.1f%%\n",
                     key.c_str(), 100 * accuracy, 100 * training.activeWeightFraction);
     }
-    std::vector<double> fractions;
-    for (int c = 0; c < 4; c++)
-        fractions.push_back((classes == c).to(at::kDouble).mean().item<double>());
-    summary.list("test_class_fractions", fractions);
+    summary.list("test_class_fractions", classFractions(classes));
     summary.number("ard_training_frames", o.size);
     writeAtomically(path(o, "ard_encodings.csv"), csv.str());
     summary.saveSince(0, path(o, "ard.summary"));
@@ -350,7 +359,7 @@ void runMapCommand(const Options& o, const Molecule& molecule) {
     const Data data = readData(o, molecule);
     CGLatentModel model = CGLatentModel::load(modelPath, *molecule.system);
     at::NoGradGuard noGrad;
-    const at::Tensor test = data.reference.slice(0, 0, data.reference.size(0), 5);
+    const at::Tensor test = testFrames(data.reference);
     const at::Tensor phi = dihedralAngles(test, molecule.dihedrals.phi), psi = dihedralAngles(test, molecule.dihedrals.psi);
     const at::Tensor z = model.encode(test).mean.detach();
     Summary summary;
@@ -373,9 +382,7 @@ void runMapCommand(const Options& o, const Molecule& molecule) {
     const at::Tensor gridClasses = decodeRow("grid", at::stack({mesh[0].reshape({-1}), mesh[1].reshape({-1})}, 1));
     const at::Tensor line = at::linspace(-3, 3, 61, at::kDouble);
     decodeRow("path", at::stack({line, at::zeros_like(line)}, 1));
-    std::vector<double> gridFractions;
-    for (int c = 0; c < 4; c++)
-        gridFractions.push_back((gridClasses == c).to(at::kDouble).mean().item<double>());
+    const std::vector<double> gridFractions = classFractions(gridClasses);
     summary.list("map_grid_class_fractions", gridFractions);
     std::ostringstream encodings;
     encodings << "# encodings of test frames by the N = " << o.mapModel << " model\nz1,z2,phi,psi\n";
@@ -470,9 +477,7 @@ void runPhysicsCommand(const Options& o, const Molecule& molecule) {
         const at::Tensor phi = dihedralAngles(x, molecule.dihedrals.phi), psi = dihedralAngles(x, molecule.dihedrals.psi);
         const at::Tensor u = energy.evaluate(x).reducedEnergy;
         const at::Tensor classes = conformationClass(phi, psi);
-        std::vector<double> fractions;
-        for (int c = 0; c < 4; c++)
-            fractions.push_back((classes == c).to(at::kDouble).mean().item<double>());
+        const std::vector<double> fractions = classFractions(classes);
         summary.number("adp_physics_reached_beta", trained.reachedTarget);
         summary.number("adp_physics_steps_to_beta", (double) trained.stepsToTarget);
         summary.number("adp_physics_steps", (double) trained.steps);
@@ -495,7 +500,7 @@ void runPhysicsCommand(const Options& o, const Molecule& molecule) {
                     100 * fractions[3], u.mean().item<double>());
         if (pathExists(path(o, "reference.dcd"))) {
             const at::Tensor reference = readDcd(path(o, "reference.dcd"), molecule.system->getNumParticles());
-            const at::Tensor md = reference.slice(0, 0, reference.size(0), 5);
+            const at::Tensor md = testFrames(reference);
             const at::Tensor mdU = energy.evaluate(md).reducedEnergy;
             summary.number("adp_md_mean_reduced_energy", mdU.mean().item<double>());
             std::printf("  reference MD: <u> %.1f kT\n", mdU.mean().item<double>());
