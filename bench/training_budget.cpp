@@ -11,7 +11,7 @@
 //
 //   build/bench/training_budget --md DIR [--ml-steps 1000] [--mixed-steps 0] [--seeds 1]
 //       [--samples 20000] [--sets 5] [--lambda 0.5] [--mixed-lr 3e-4] [--batch 256]
-//       [--blocks 4] [--layers 2] [--width 64] [--bins 8] [--frames F] [--data-temperature K]
+//       [--blocks 4] [--layers 2] [--width 64] [--bins 8] [--by-level 0|1] [--frames F] [--data-temperature K]
 // (defaults: the default preset's)
 // --ml-steps, --mixed-steps and --seeds take comma-separated lists; the other
 // options change the preset's training plan for every flow. --frames keeps
@@ -55,6 +55,7 @@ void run(int argc, char** argv) {
         else if (option == "--layers") preset.plan.flow.hiddenLayers = std::stoi(value());
         else if (option == "--width") preset.plan.flow.hiddenWidth = std::stoi(value());
         else if (option == "--bins") preset.plan.flow.splineBins = std::stoi(value());
+        else if (option == "--by-level") preset.plan.flow.conditionByLevel = value() == "1";
         else throw alanine::UsageError("unknown option " + option);
     });
     if (mdFolder.empty())
@@ -78,9 +79,10 @@ void run(int argc, char** argv) {
     std::printf("training data: %lld frames (%.0f effective at %.0f K) from %s\n", (long long) data.frames.size(0),
                 data.effectiveFrames, preset.dataTemperature(), mdFolder.c_str());
     const alanine::TrainingPlan& base = preset.plan;
-    std::printf("%s flow: %d blocks, %d x %d, %d bins; batch %lld; mixed stage lambda 0 -> %.2f, lr %.1e\n",
-                base.flowType.c_str(), base.flow.numBlocks, base.flow.hiddenLayers, base.flow.hiddenWidth,
-                base.flow.splineBins, (long long) base.batchSize, base.mixedLambda, base.mixedLearningRate);
+    std::printf("%s flow: %d blocks%s, %d x %d, %d bins; batch %lld; mixed stage lambda 0 -> %.2f, lr %.1e\n",
+                base.flowType.c_str(), base.flow.numBlocks, base.flow.conditionByLevel ? " per level" : "",
+                base.flow.hiddenLayers, base.flow.hiddenWidth, base.flow.splineBins, (long long) base.batchSize,
+                base.mixedLambda, base.mixedLearningRate);
     std::printf("%8s %8s %5s %10s %8s %10s  %s\n", "ML", "mixed", "seed", "NLL test", "CPU s", "median ESS",
                 "ESS/N % of each sample set");
     for (int ml : mlSteps)

@@ -28,6 +28,7 @@ struct FlowConfig {
     uint64_t seed;
     int splineBins;
     double splineTailBound;
+    bool conditionByLevel;
 };
 
 /**

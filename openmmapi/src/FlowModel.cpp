@@ -49,7 +49,8 @@ std::shared_ptr<Flow> makeFlow(const std::string& flowType, const CoordinateTran
     if (flowType == "realnvp")
         return std::make_shared<RealNVPFlow>(n, config);
     if (flowType == "spline")
-        return std::make_shared<SplineFlow>(n, coordinates.circularCoordinates(), config);
+        return std::make_shared<SplineFlow>(n, coordinates.circularCoordinates(), config,
+                                            coordinates.conditioningLevels());
     throw OpenMMException("FlowModel: unknown flow type '" + flowType + "' (use \"tsf\", \"realnvp\" or \"spline\")");
 }
 
@@ -236,9 +237,11 @@ void FlowModel::save(std::ostream& stream) const {
     state["normalization.shift"] = shift;
     state["normalization.scale"] = scale;
     saveFingerprint(fingerprint, state, "fingerprint.");
-    writeModelFile(stream, FLOW_FILE, FORMAT_VERSION, state, [&](torch::serialize::OutputArchive& archive) {
+    // The oldest version that can read the file: version 2 cannot build a spline flow conditioned level by level.
+    const int version = flow->getTypeName() == "spline" && flow->getConfig().conditionByLevel ? 3 : 2;
+    writeModelFile(stream, FLOW_FILE, version, state, [&](torch::serialize::OutputArchive& archive) {
         archive.write("format", c10::IValue(std::string(FORMAT_NAME)));
-        archive.write("format_version", c10::IValue((int64_t) FORMAT_VERSION));
+        archive.write("format_version", c10::IValue((int64_t) version));
         archive.write("coordinates_type", c10::IValue(coordinates->getTypeName()));
         archive.write("flow_type", c10::IValue(flow->getTypeName()));
         archive.write("reference_temperature", c10::IValue(referenceTemperature));

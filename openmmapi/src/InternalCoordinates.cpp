@@ -223,6 +223,13 @@ std::vector<bool> InternalCoordinates::circularCoordinates() const {
     return flags;
 }
 
+std::vector<int> InternalCoordinates::conditioningLevels() const {
+    std::vector<int> levels(getNumBonds(), 2);
+    levels.insert(levels.end(), getNumAngles(), 1);
+    levels.insert(levels.end(), getNumTorsions(), 0);
+    return levels;
+}
+
 at::Tensor InternalCoordinates::canonicalExternal(int64_t batch) const {
     // a1 at the origin, a1->a2 along +x (theta = pi/2, phi = 0), psi = 0.
     at::Tensor e = at::zeros({batch, 6}, at::kDouble);

@@ -8,6 +8,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <openmm/OpenMMException.h>
 
+#include <algorithm>
 #include <cmath>
 
 using OpenMM::OpenMMException;
@@ -17,7 +18,9 @@ namespace OpenMMBG {
 /**
  * Updates the entries `updated` with splines whose parameters a network
  * computes from the entries `conditioning` (real ones as they are, circular
- * ones as cosine and sine).
+ * ones as cosine and sine; a constant 1 if there are none). The coupling
+ * works in a frame where every circular coordinate is rotated by
+ * frameAngle: the first coupling of a block enters it, the last leaves it.
  */
 struct SplineFlow::Coupling {
     at::Tensor updated;              // int64 [m]
@@ -25,9 +28,27 @@ struct SplineFlow::Coupling {
     at::Tensor conditioningReal;     // int64
     at::Tensor conditioningCircular; // int64
     MLP network;                     // -> [B, m * 3K]
+    double frameAngle = 0;           // rad
+    bool entersFrame = false, leavesFrame = false;
 };
 
-SplineFlow::SplineFlow(int numCoordinates, const std::vector<bool>& circularFlags, const FlowConfig& config)
+namespace {
+
+/** The two parts of `indices` that block `block` updates in turn: even/odd positions, or first/second half. */
+std::pair<std::vector<int64_t>, std::vector<int64_t>> halvesOfBlock(const std::vector<int64_t>& indices, int block) {
+    std::vector<int64_t> first, second;
+    const size_t n = indices.size();
+    for (size_t i = 0; i < n; i++) {
+        const bool inFirst = block % 2 == 0 ? i % 2 == 0 : i < (n + 1) / 2;
+        (inFirst ? first : second).push_back(indices[i]);
+    }
+    return {first, second};
+}
+
+} // namespace
+
+SplineFlow::SplineFlow(int numCoordinates, const std::vector<bool>& circularFlags, const FlowConfig& config,
+                       const std::vector<int>& levels)
     : Flow(config), numCoordinates(numCoordinates) {
     if (numCoordinates < 2)
         throw OpenMMException("SplineFlow: couplings need at least 2 coordinates, got " + std::to_string(numCoordinates));
@@ -36,36 +57,60 @@ SplineFlow::SplineFlow(int numCoordinates, const std::vector<bool>& circularFlag
                               + std::to_string(numCoordinates) + " coordinates");
     if (config.splineBins < 2 || !(config.splineTailBound > 0) || !std::isfinite(config.splineTailBound))
         throw OpenMMException("SplineFlow: need splineBins >= 2 and a positive, finite splineTailBound");
+    if (config.conditionByLevel) {
+        if ((int) levels.size() != numCoordinates)
+            throw OpenMMException("SplineFlow: conditionByLevel needs one level per coordinate, got "
+                                  + std::to_string(levels.size()) + " for " + std::to_string(numCoordinates));
+        levelOf = levels;
+    } else {
+        levelOf.assign(numCoordinates, 0);
+    }
     std::vector<uint8_t> flags(circularFlags.begin(), circularFlags.end());
     circular = at::tensor(flags, at::kByte).to(at::kBool);
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(config.seed);
     // Zero output layers give zero spline parameters: the identity. A positive scale starts elsewhere.
     const double outputScale = config.outputInitScale < 0 ? 0.0 : config.outputInitScale;
     const int parametersPerSpline = 3 * config.splineBins;
-    for (int block = 0; block < config.numBlocks; block++) {
-        std::vector<int64_t> first, second;
+    std::vector<int> distinctLevels(levelOf.begin(), levelOf.end());
+    std::sort(distinctLevels.begin(), distinctLevels.end());
+    distinctLevels.erase(std::unique(distinctLevels.begin(), distinctLevels.end()), distinctLevels.end());
+    for (int level : distinctLevels) {
+        std::vector<int64_t> members, earlier;
         for (int i = 0; i < numCoordinates; i++) {
-            const bool inFirst = block % 2 == 0 ? i % 2 == 0 : i < (numCoordinates + 1) / 2;
-            (inFirst ? first : second).push_back(i);
+            if (levelOf[i] == level)
+                members.push_back(i);
+            else if (levelOf[i] < level)
+                earlier.push_back(i);
         }
-        for (int direction = 0; direction < 2; direction++) {
-            const std::vector<int64_t>& updated = direction == 0 ? first : second;
-            const std::vector<int64_t>& conditioning = direction == 0 ? second : first;
-            Coupling coupling;
-            std::vector<int64_t> real, angular;
-            for (int64_t i : conditioning)
-                (circularFlags[i] ? angular : real).push_back(i);
-            std::vector<uint8_t> updatedFlags;
-            for (int64_t i : updated)
-                updatedFlags.push_back(circularFlags[i] ? 1 : 0);
-            coupling.updated = at::tensor(updated, at::kLong);
-            coupling.updatedCircular = at::tensor(updatedFlags, at::kByte).to(at::kBool);
-            coupling.conditioningReal = at::tensor(real, at::kLong);
-            coupling.conditioningCircular = at::tensor(angular, at::kLong);
-            const int inputs = (int) (real.size() + 2 * angular.size());
-            coupling.network = MLP(inputs, (int) updated.size() * parametersPerSpline, config.hiddenLayers,
-                                   config.hiddenWidth, MLP::Activation::ReLU, outputScale, generator);
-            couplings.push_back(std::move(coupling));
+        for (int block = 0; block < config.numBlocks; block++) {
+            const auto [first, second] = halvesOfBlock(members, block);
+            const size_t blockStart = couplings.size();
+            for (int direction = 0; direction < 2; direction++) {
+                const std::vector<int64_t>& updated = direction == 0 ? first : second;
+                if (updated.empty())
+                    continue;
+                std::vector<int64_t> conditioning = direction == 0 ? second : first;
+                conditioning.insert(conditioning.end(), earlier.begin(), earlier.end());
+                std::sort(conditioning.begin(), conditioning.end());
+                Coupling coupling;
+                std::vector<int64_t> real, angular;
+                for (int64_t i : conditioning)
+                    (circularFlags[i] ? angular : real).push_back(i);
+                std::vector<uint8_t> updatedFlags;
+                for (int64_t i : updated)
+                    updatedFlags.push_back(circularFlags[i] ? 1 : 0);
+                coupling.updated = at::tensor(updated, at::kLong);
+                coupling.updatedCircular = at::tensor(updatedFlags, at::kByte).to(at::kBool);
+                coupling.conditioningReal = at::tensor(real, at::kLong);
+                coupling.conditioningCircular = at::tensor(angular, at::kLong);
+                coupling.frameAngle = 2 * M_PI * (double) block / config.numBlocks;
+                const int inputs = std::max(1, (int) (real.size() + 2 * angular.size()));
+                coupling.network = MLP(inputs, (int) updated.size() * parametersPerSpline, config.hiddenLayers,
+                                       config.hiddenWidth, MLP::Activation::ReLU, outputScale, generator);
+                couplings.push_back(std::move(coupling));
+            }
+            couplings[blockStart].entersFrame = true;
+            couplings.back().leavesFrame = true;
         }
     }
 }
@@ -81,6 +126,16 @@ std::shared_ptr<SplineFlow> SplineFlow::loadArchitecture(int numCoordinates, con
         throw OpenMMException("SplineFlow: the saved architecture lacks or garbles '" + prefix + "circular' or '"
                               + prefix + "spline'");
     FlowConfig config = savedConfig;
+    std::vector<int> levels;
+    auto savedLevels = state.find(prefix + "levels");
+    config.conditionByLevel = savedLevels != state.end();
+    if (config.conditionByLevel) {
+        if (savedLevels->second.numel() != numCoordinates)
+            throw OpenMMException("SplineFlow: the saved architecture garbles '" + prefix + "levels'");
+        const at::Tensor values = savedLevels->second.to(at::kLong).contiguous();
+        for (int64_t i = 0; i < values.numel(); i++)
+            levels.push_back((int) values.data_ptr<int64_t>()[i]);
+    }
     const at::Tensor sizes = spline->second.to(at::kDouble);
     config.splineBins = (int) sizes[0].item<double>();
     config.splineTailBound = sizes[1].item<double>();
@@ -88,7 +143,7 @@ std::shared_ptr<SplineFlow> SplineFlow::loadArchitecture(int numCoordinates, con
     std::vector<bool> circularFlags;
     for (int64_t i = 0; i < circular.numel(); i++)
         circularFlags.push_back(circular.data_ptr<int64_t>()[i] != 0);
-    return std::make_shared<SplineFlow>(numCoordinates, circularFlags, config);
+    return std::make_shared<SplineFlow>(numCoordinates, circularFlags, config, levels);
 }
 
 at::Tensor SplineFlow::rotateCircular(const at::Tensor& h, double angle) const {
@@ -100,7 +155,9 @@ at::Tensor SplineFlow::rotateCircular(const at::Tensor& h, double angle) const {
 
 at::Tensor SplineFlow::applyCoupling(const Coupling& c, const at::Tensor& h, at::Tensor& logDet, bool inverse) const {
     const at::Tensor angles = h.index_select(1, c.conditioningCircular);
-    const at::Tensor features = at::cat({h.index_select(1, c.conditioningReal), at::cos(angles), at::sin(angles)}, 1);
+    at::Tensor features = at::cat({h.index_select(1, c.conditioningReal), at::cos(angles), at::sin(angles)}, 1);
+    if (features.size(1) == 0)
+        features = at::ones({h.size(0), 1}, h.options());
     const int64_t m = c.updated.size(0);
     const at::Tensor params = c.network(features).reshape({h.size(0), m, 3 * config.splineBins});
     auto [updated, logDerivative] = rationalQuadraticSpline(h.index_select(1, c.updated), params, c.updatedCircular,
@@ -113,13 +170,12 @@ std::pair<at::Tensor, at::Tensor> SplineFlow::forward(const at::Tensor& v) const
     checkInput(v, "SplineFlow::forward");
     at::Tensor h = v;
     at::Tensor logDet = at::zeros({v.size(0)}, v.options());
-    for (size_t k = 0; k < couplings.size(); k++) {
-        const double angle = 2 * M_PI * (double) (k / 2) / config.numBlocks;  // the block's frame
-        if (k % 2 == 0)
-            h = rotateCircular(h, angle);
-        h = applyCoupling(couplings[k], h, logDet, false);
-        if (k % 2 == 1)
-            h = rotateCircular(h, -angle);
+    for (const Coupling& c : couplings) {
+        if (c.entersFrame)
+            h = rotateCircular(h, c.frameAngle);
+        h = applyCoupling(c, h, logDet, false);
+        if (c.leavesFrame)
+            h = rotateCircular(h, -c.frameAngle);
     }
     return {h, logDet};
 }
@@ -128,13 +184,12 @@ std::pair<at::Tensor, at::Tensor> SplineFlow::inverse(const at::Tensor& gamma) c
     checkInput(gamma, "SplineFlow::inverse");
     at::Tensor h = gamma;
     at::Tensor logDet = at::zeros({gamma.size(0)}, gamma.options());
-    for (size_t k = couplings.size(); k-- > 0;) {
-        const double angle = 2 * M_PI * (double) (k / 2) / config.numBlocks;
-        if (k % 2 == 1)
-            h = rotateCircular(h, angle);
-        h = applyCoupling(couplings[k], h, logDet, true);
-        if (k % 2 == 0)
-            h = rotateCircular(h, -angle);
+    for (auto c = couplings.rbegin(); c != couplings.rend(); ++c) {
+        if (c->leavesFrame)
+            h = rotateCircular(h, c->frameAngle);
+        h = applyCoupling(*c, h, logDet, true);
+        if (c->entersFrame)
+            h = rotateCircular(h, -c->frameAngle);
     }
     return {h, logDet};
 }
@@ -181,6 +236,8 @@ void SplineFlow::saveState(TensorMap& state, const std::string& prefix) const {
     saveFlowArchitecture(state, prefix, numCoordinates, config);
     state[prefix + "circular"] = circular.to(at::kLong);
     state[prefix + "spline"] = at::tensor({(double) config.splineBins, config.splineTailBound}, at::kDouble);
+    if (config.conditionByLevel)
+        state[prefix + "levels"] = at::tensor(std::vector<int64_t>(levelOf.begin(), levelOf.end()), at::kLong);
     saveParameterList(state, prefix, parameters());
 }
 

@@ -116,6 +116,22 @@ def test_spline_flow_on_a_molecule(alanine):
                                - np.log(model.getScale()).sum(), atol=1e-8)
 
 
+def test_spline_flow_conditioned_level_by_level(alanine, tmp_path):
+    system, structure, frame = alanine
+    frames = perturbed(frame, 64, 0.002, seed=4)
+    config = openmmbg.FlowConfig(numBlocks=2, hiddenLayers=1, hiddenWidth=16, conditionByLevel=True,
+                                 outputInitScale=1.0)
+    model = openmmbg.FlowModel.createForMolecule(system, frames, "spline", config, 600)
+    path = str(tmp_path / "levels.bgflow")
+    model.save(path)
+    loaded = openmmbg.FlowModel.load(path, system)
+    assert loaded.getConfig().conditionByLevel
+    sample = model.sample(8, 300, seed=5)
+    np.testing.assert_array_equal(loaded.logProb(sample.x, 300), model.logProb(sample.x, 300))
+    np.testing.assert_allclose(model.logProb(sample.x, 300), sample.logq - sample.logJ
+                               - np.log(model.getScale()).sum(), atol=1e-8)
+
+
 def test_flow_for_another_system_is_refused(untrainedFlow, alanine, tmp_path):
     molecule = alanine[0]
     with pytest.raises(openmm.OpenMMException, match="particle"):

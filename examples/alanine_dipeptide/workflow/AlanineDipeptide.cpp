@@ -856,6 +856,10 @@ Preset presetNamed(const std::string& name) {
     // median ESS of 8.9 to 10.6% against 5.6 to 8.3% (four seeds), for 1.8
     // times the training time.
     p.plan.batchSize = name == "default" ? 512 : 256;
+    // Torsions, then angles given torsions, then bonds given both (docs/math.md):
+    // a held-out NLL lower by 0.08 to 0.34 nats and a median ESS of 11.2 to
+    // 16.3% against 8.9 to 10.6% with the same seeds (four), for 1.2 times the training time.
+    p.plan.flow.conditionByLevel = true;
     p.plan.mlSteps = length.mlSteps;
     p.plan.mixedSteps = length.mixedSteps;
     p.flowSamples = length.flowSamples;

@@ -43,6 +43,12 @@ public:
 
     /** [n] flags: which coordinates are angles on a circle (torsions); none by default. */
     virtual std::vector<bool> circularCoordinates() const { return std::vector<bool>(getNumCoordinates(), false); }
+    /**
+     * [n] levels for flows that condition level by level
+     * (FlowConfig::conditionByLevel): a coordinate of level k is modelled
+     * given those of levels below k. All 0 (one level) by default.
+     */
+    virtual std::vector<int> conditioningLevels() const { return std::vector<int>(getNumCoordinates(), 0); }
     /** "internal" or "cartesian": the key a saved FlowModel records. */
     virtual std::string getTypeName() const = 0;
     /** Everything needed to rebuild this transform, under keys beginning with `prefix`. */

@@ -35,6 +35,15 @@ struct FlowConfig {
     /** Spline flows: bins per spline, and the half-width (in normalised units) of the non-circular splines' interval. */
     int splineBins = 8;
     double splineTailBound = 5.0;
+    /**
+     * Spline flows: model the coordinates level by level, as the coordinate
+     * transform orders them (CoordinateTransform::conditioningLevels(); for
+     * internal coordinates torsions, then angles given the torsions, then
+     * bonds given both), numBlocks blocks per level, each updating the two
+     * halves of its level given the other half and every earlier level.
+     * False: every block splits all coordinates into two halves.
+     */
+    bool conditionByLevel = false;
 };
 
 /**

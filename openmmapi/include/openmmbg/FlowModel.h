@@ -165,8 +165,13 @@ public:
      */
     FlowModel to(at::Device device) const;
 
-    /** 2: a header with the archive's length and checksum; 1: the bare archive (still read). */
-    static const int FORMAT_VERSION = 2;
+    /**
+     * The newest version read. 3: as 2, for spline flows conditioned level by
+     * level (FlowConfig::conditionByLevel; every other flow is still written
+     * as version 2); 2: a header with the archive's length and checksum; 1:
+     * the bare archive (still read).
+     */
+    static const int FORMAT_VERSION = 3;
 
 private:
     /** load() without the check of the weights: clone() copies whatever the model holds. */

@@ -62,6 +62,12 @@ public:
     at::Tensor canonicalExternal(int64_t batch) const override;
     /** The torsions, the last N - 3 coordinates. */
     std::vector<bool> circularCoordinates() const override;
+    /**
+     * Torsions 0, angles 1, bonds 2: the torsions carry the conformation,
+     * and bonds and angles follow it (bgflow's alanine dipeptide flows
+     * condition the same way).
+     */
+    std::vector<int> conditioningLevels() const override;
 
     std::string getTypeName() const override { return "internal"; }
     void saveState(TensorMap& state, const std::string& prefix) const override;

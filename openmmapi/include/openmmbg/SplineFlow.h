@@ -22,7 +22,12 @@ namespace OpenMMBG {
  *    with the identity outside.
  * Blocks alternate an even/odd and a first/second-half split. Block k works
  * in a frame where every circular coordinate is rotated by 2 pi k / blocks,
- * so that each block's splines fix a different point of the circle.
+ * so that each block's splines fix a different point of the circle. With
+ * config.conditionByLevel the coordinates are modelled level by level
+ * (`levels`, lowest first, numBlocks blocks each): a block splits its
+ * level's coordinates and conditions each half on the other half and on
+ * every lower level, so the density factorises as p(level 0) p(level 1 |
+ * level 0) ... in the direction from latent to data.
  *
  * The output layers start at zero, which makes the untrained flow exactly
  * the identity. Latent = output dimension = n (no momenta). Prior: uniform
@@ -36,8 +41,10 @@ public:
     /**
      * @param numCoordinates  n >= 2
      * @param circular        n flags: which coordinates are angles on [-pi, pi)
+     * @param levels          n levels, used with config.conditionByLevel (CoordinateTransform::conditioningLevels())
      */
-    SplineFlow(int numCoordinates, const std::vector<bool>& circular, const FlowConfig& config = FlowConfig());
+    SplineFlow(int numCoordinates, const std::vector<bool>& circular, const FlowConfig& config = FlowConfig(),
+               const std::vector<int>& levels = {});
     ~SplineFlow() override;
 
     /** Rebuilds a spline flow's architecture (weights still initial) from saveState() output. */
@@ -69,6 +76,7 @@ private:
 
     int numCoordinates;
     at::Tensor circular;  // [n] bool
+    std::vector<int> levelOf;  // [n]: all 0 without config.conditionByLevel
     std::vector<Coupling> couplings;  // two per block
 };
 
