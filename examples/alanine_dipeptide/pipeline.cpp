@@ -1,10 +1,10 @@
 // The alanine dipeptide pipeline (paper 001, Fig. 3), end to end:
 //   1. replica-exchange MD on 4 rungs from 300 to 600 K (training data: every
-//      rung, reweighted by MBAR to 330 K for the default preset, to 300 K for
-//      the others; the 300 and 600 K rungs for comparison);
-//   2. a flow (spline by default) trained at 300 K: maximum likelihood
-//      stopped early on held-out 300 K frames, then (presets long and smoke)
-//      mixed ML + KL;
+//      rung, reweighted by MBAR to 330 K, to 300 K for the smoke preset; the
+//      300 and 600 K rungs for comparison);
+//   2. a flow (spline by default, conditioned level by level) trained at
+//      300 K: maximum likelihood stopped early on held-out 300 K frames, then
+//      (smoke preset) mixed ML + KL;
 //   3. flow samples at both temperatures, and sampling at 300 K with
 //      LatentMetropolisIntegrator and TSFParallelTemperingIntegrator (300 ... 600 K);
 //   4. a results folder: series (CSV), trajectories (DCD), the flow, a JSON and

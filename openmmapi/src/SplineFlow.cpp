@@ -45,6 +45,12 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> halvesOfBlock(const std::v
     return {first, second};
 }
 
+/** The entries of a saved integer tensor. */
+std::vector<int> integerValues(const at::Tensor& saved) {
+    const at::Tensor values = saved.to(at::kLong).contiguous();
+    return std::vector<int>(values.data_ptr<int64_t>(), values.data_ptr<int64_t>() + values.numel());
+}
+
 } // namespace
 
 SplineFlow::SplineFlow(int numCoordinates, const std::vector<bool>& circularFlags, const FlowConfig& config,
@@ -68,9 +74,6 @@ SplineFlow::SplineFlow(int numCoordinates, const std::vector<bool>& circularFlag
     std::vector<uint8_t> flags(circularFlags.begin(), circularFlags.end());
     circular = at::tensor(flags, at::kByte).to(at::kBool);
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(config.seed);
-    // Zero output layers give zero spline parameters: the identity. A positive scale starts elsewhere.
-    const double outputScale = config.outputInitScale < 0 ? 0.0 : config.outputInitScale;
-    const int parametersPerSpline = 3 * config.splineBins;
     std::vector<int> distinctLevels(levelOf.begin(), levelOf.end());
     std::sort(distinctLevels.begin(), distinctLevels.end());
     distinctLevels.erase(std::unique(distinctLevels.begin(), distinctLevels.end()), distinctLevels.end());
@@ -92,27 +95,35 @@ SplineFlow::SplineFlow(int numCoordinates, const std::vector<bool>& circularFlag
                 std::vector<int64_t> conditioning = direction == 0 ? second : first;
                 conditioning.insert(conditioning.end(), earlier.begin(), earlier.end());
                 std::sort(conditioning.begin(), conditioning.end());
-                Coupling coupling;
-                std::vector<int64_t> real, angular;
-                for (int64_t i : conditioning)
-                    (circularFlags[i] ? angular : real).push_back(i);
-                std::vector<uint8_t> updatedFlags;
-                for (int64_t i : updated)
-                    updatedFlags.push_back(circularFlags[i] ? 1 : 0);
-                coupling.updated = at::tensor(updated, at::kLong);
-                coupling.updatedCircular = at::tensor(updatedFlags, at::kByte).to(at::kBool);
-                coupling.conditioningReal = at::tensor(real, at::kLong);
-                coupling.conditioningCircular = at::tensor(angular, at::kLong);
-                coupling.frameAngle = 2 * M_PI * (double) block / config.numBlocks;
-                const int inputs = std::max(1, (int) (real.size() + 2 * angular.size()));
-                coupling.network = MLP(inputs, (int) updated.size() * parametersPerSpline, config.hiddenLayers,
-                                       config.hiddenWidth, MLP::Activation::ReLU, outputScale, generator);
-                couplings.push_back(std::move(coupling));
+                couplings.push_back(makeCoupling(updated, conditioning, circularFlags, generator));
+                couplings.back().frameAngle = 2 * M_PI * (double) block / config.numBlocks;
             }
             couplings[blockStart].entersFrame = true;
             couplings.back().leavesFrame = true;
         }
     }
+}
+
+SplineFlow::Coupling SplineFlow::makeCoupling(const std::vector<int64_t>& updated,
+                                              const std::vector<int64_t>& conditioning,
+                                              const std::vector<bool>& circularFlags, at::Generator& generator) const {
+    Coupling coupling;
+    std::vector<int64_t> real, angular;
+    for (int64_t i : conditioning)
+        (circularFlags[i] ? angular : real).push_back(i);
+    std::vector<uint8_t> updatedFlags;
+    for (int64_t i : updated)
+        updatedFlags.push_back(circularFlags[i] ? 1 : 0);
+    coupling.updated = at::tensor(updated, at::kLong);
+    coupling.updatedCircular = at::tensor(updatedFlags, at::kByte).to(at::kBool);
+    coupling.conditioningReal = at::tensor(real, at::kLong);
+    coupling.conditioningCircular = at::tensor(angular, at::kLong);
+    // Zero output layers give zero spline parameters: the identity. A positive scale starts elsewhere.
+    const double outputScale = config.outputInitScale < 0 ? 0.0 : config.outputInitScale;
+    const int inputs = std::max(1, (int) (real.size() + 2 * angular.size()));
+    coupling.network = MLP(inputs, (int) updated.size() * 3 * config.splineBins, config.hiddenLayers,
+                           config.hiddenWidth, MLP::Activation::ReLU, outputScale, generator);
+    return coupling;
 }
 
 SplineFlow::~SplineFlow() = default;
@@ -126,23 +137,17 @@ std::shared_ptr<SplineFlow> SplineFlow::loadArchitecture(int numCoordinates, con
         throw OpenMMException("SplineFlow: the saved architecture lacks or garbles '" + prefix + "circular' or '"
                               + prefix + "spline'");
     FlowConfig config = savedConfig;
-    std::vector<int> levels;
     auto savedLevels = state.find(prefix + "levels");
     config.conditionByLevel = savedLevels != state.end();
-    if (config.conditionByLevel) {
-        if (savedLevels->second.numel() != numCoordinates)
-            throw OpenMMException("SplineFlow: the saved architecture garbles '" + prefix + "levels'");
-        const at::Tensor values = savedLevels->second.to(at::kLong).contiguous();
-        for (int64_t i = 0; i < values.numel(); i++)
-            levels.push_back((int) values.data_ptr<int64_t>()[i]);
-    }
+    if (config.conditionByLevel && savedLevels->second.numel() != numCoordinates)
+        throw OpenMMException("SplineFlow: the saved architecture garbles '" + prefix + "levels'");
+    const std::vector<int> levels = config.conditionByLevel ? integerValues(savedLevels->second) : std::vector<int>();
     const at::Tensor sizes = spline->second.to(at::kDouble);
     config.splineBins = (int) sizes[0].item<double>();
     config.splineTailBound = sizes[1].item<double>();
-    const at::Tensor circular = flags->second.to(at::kLong).contiguous();
     std::vector<bool> circularFlags;
-    for (int64_t i = 0; i < circular.numel(); i++)
-        circularFlags.push_back(circular.data_ptr<int64_t>()[i] != 0);
+    for (int flag : integerValues(flags->second))
+        circularFlags.push_back(flag != 0);
     return std::make_shared<SplineFlow>(numCoordinates, circularFlags, config, levels);
 }
 

@@ -3,6 +3,8 @@
 
 #include "openmmbg/Flow.h"
 
+#include <ATen/core/Generator.h>
+
 #include <vector>
 
 namespace OpenMMBG {
@@ -69,6 +71,9 @@ public:
 
 private:
     struct Coupling;
+    /** A coupling updating `updated` given `conditioning` (indices of coordinates), frame angle 0. */
+    Coupling makeCoupling(const std::vector<int64_t>& updated, const std::vector<int64_t>& conditioning,
+                          const std::vector<bool>& circularFlags, at::Generator& generator) const;
     /** One coupling in the direction given, on h [B, n]; adds its log-determinant to logDet. */
     at::Tensor applyCoupling(const Coupling& coupling, const at::Tensor& h, at::Tensor& logDet, bool inverse) const;
     /** h with the circular coordinates rotated by `angle` (rad). */
