@@ -232,6 +232,24 @@ TEST(SplineFlow, StartsAsTheIdentityAndCircularSplinesCloseSmoothly) {
                   "3K");
 }
 
+TEST(SplineFlow, SplinesOfOneKindMatchTheMixedEvaluation) {
+    // The shortcuts for all-circular and all-real entries against the general evaluation, both directions.
+    const int64_t bins = 5;
+    at::Tensor params = randomInput(40, 3 * 3 * bins, 42).reshape({40, 3, 3 * bins});
+    at::Tensor x = randomInput(40, 3, 43) * 2.5;  // real entries partly beyond [-3, 3]
+    for (bool circularEntries : {true, false}) {
+        const at::Tensor flags = circularEntries ? at::ones({3}, at::kBool) : at::zeros({3}, at::kBool);
+        const SplineEntries kind = circularEntries ? SplineEntries::Circular : SplineEntries::Real;
+        for (bool inverse : {false, true}) {
+            auto [mixed, mixedLog] = rationalQuadraticSpline(x, params, flags, 3.0, inverse, SplineEntries::Mixed);
+            auto [fast, fastLog] = rationalQuadraticSpline(x, params, flags, 3.0, inverse, kind);
+            EXPECT_LT(maxAbs(fast - mixed), 1e-13) << circularEntries << inverse;
+            EXPECT_LT(maxAbs(fastLog - mixedLog), 1e-13) << circularEntries << inverse;
+            EXPECT_GT(maxAbs(mixedLog), 1e-2);
+        }
+    }
+}
+
 TEST(SplineFlow, SamplesFollowItsDensityOnTheCircle) {
     // One real and one circular coordinate: the circular marginal of the
     // flow's density, by quadrature over the real one, against a histogram

@@ -28,6 +28,7 @@ struct SplineFlow::Coupling {
     at::Tensor conditioningReal;     // int64
     at::Tensor conditioningCircular; // int64
     MLP network;                     // -> [B, m * 3K]
+    SplineEntries kind = SplineEntries::Mixed;  // of the updated entries
     double frameAngle = 0;           // rad
     bool entersFrame = false, leavesFrame = false;
 };
@@ -116,6 +117,10 @@ SplineFlow::Coupling SplineFlow::makeCoupling(const std::vector<int64_t>& update
         updatedFlags.push_back(circularFlags[i] ? 1 : 0);
     coupling.updated = at::tensor(updated, at::kLong);
     coupling.updatedCircular = at::tensor(updatedFlags, at::kByte).to(at::kBool);
+    const size_t circularCount = std::count(updatedFlags.begin(), updatedFlags.end(), 1);
+    coupling.kind = circularCount == updated.size() ? SplineEntries::Circular
+                    : circularCount == 0            ? SplineEntries::Real
+                                                    : SplineEntries::Mixed;
     coupling.conditioningReal = at::tensor(real, at::kLong);
     coupling.conditioningCircular = at::tensor(angular, at::kLong);
     // Zero output layers give zero spline parameters: the identity. A positive scale starts elsewhere.
@@ -166,7 +171,7 @@ at::Tensor SplineFlow::applyCoupling(const Coupling& c, const at::Tensor& h, at:
     const int64_t m = c.updated.size(0);
     const at::Tensor params = c.network(features).reshape({h.size(0), m, 3 * config.splineBins});
     auto [updated, logDerivative] = rationalQuadraticSpline(h.index_select(1, c.updated), params, c.updatedCircular,
-                                                            config.splineTailBound, inverse);
+                                                            config.splineTailBound, inverse, c.kind);
     logDet = logDet + logDerivative.sum(1);
     return h.index_copy(1, c.updated, updated);
 }

@@ -10,6 +10,9 @@
 
 namespace OpenMMBG {
 
+/** Which entries of a spline call are circular: as the flags say, all, or none. */
+enum class SplineEntries { Mixed, Circular, Real };
+
 /**
  * Applies one spline per entry of x [B, m]. params [B, m, 3K] hold, per
  * entry, K unnormalised bin widths, K bin heights and K derivative
@@ -23,10 +26,13 @@ namespace OpenMMBG {
  *    both ends (the last derivative parameter is unused) and the identity
  *    outside, a bijection of the real line.
  * Returns the outputs and log|dy/dx| [B, m]; with `inverse` the inverse map
- * and its log-derivative.
+ * and its log-derivative. `entries` Circular or Real (all entries of that
+ * kind, `circular` then unused) gives the same result with fewer tensor
+ * operations.
  */
 std::pair<at::Tensor, at::Tensor> rationalQuadraticSpline(const at::Tensor& x, const at::Tensor& params,
-                                                          const at::Tensor& circular, double tailBound, bool inverse);
+                                                          const at::Tensor& circular, double tailBound, bool inverse,
+                                                          SplineEntries entries = SplineEntries::Mixed);
 
 /** Wraps angles into [-pi, pi). */
 at::Tensor wrapAngle(const at::Tensor& angle);
