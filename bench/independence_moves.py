@@ -1,13 +1,18 @@
 #!/usr/bin/python3
-"""Independence moves of LatentMetropolisIntegrator on alanine dipeptide at 300 K.
+"""Moves of LatentMetropolisIntegrator on alanine dipeptide at 300 K.
 
-Prints moves per second of one step() call of --moves independence moves
-(latent step 0) on the Reference platform. With --block the integrator draws
-its proposals in blocks of that size; without it the integrator keeps its
-default, so the same script also times builds that predate blocks (point
-PYTHONPATH and OPENMM_PLUGIN_DIR at such a build).
+Prints moves per second of one step() call of --moves moves on the Reference
+platform, for each flow given (the first is the baseline: the others get
+their ratio to it). By default every move is an independence move (latent
+step 0); --latent-step S --independence P times the pipeline's mix of
+moves (random-walk steps of S, independence proposals with probability P).
+With --block the integrator draws its proposals in blocks of that size;
+without it the integrator keeps its default, so the same script also times
+builds that predate blocks (point PYTHONPATH and OPENMM_PLUGIN_DIR at such
+a build).
 
-  OMP_NUM_THREADS=1 python3 bench/independence_moves.py --flow FLOW [--moves 2000] [--block 64]
+  OMP_NUM_THREADS=1 python3 bench/independence_moves.py --flow FLOW [FLOW ...] [--moves 2000] [--block 64]
+      [--latent-step 0.25 --independence 0.1]
 """
 import argparse
 import os
@@ -21,27 +26,37 @@ import openmmbg
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "alanine_dipeptide", "data")
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--flow", required=True)
-    parser.add_argument("--moves", type=int, default=2000)
-    parser.add_argument("--block", type=int)
-    args = parser.parse_args()
-    with open(os.path.join(DATA, "alanine_dipeptide_system.xml")) as f:
-        system = openmm.XmlSerializer.deserialize(f.read())
-    pdb = app.PDBFile(os.path.join(DATA, "alanine_dipeptide.pdb"))
-    integrator = openmmbg.LatentMetropolisIntegrator(args.flow, 300.0, 0.0, 1.0)
+def movesPerSecond(system, positions, flow, args):
+    integrator = openmmbg.LatentMetropolisIntegrator(flow, 300.0, args.latent_step, args.independence)
     integrator.setRandomNumberSeed(8)
     if args.block is not None:
         integrator.setIndependenceBlockSize(args.block)
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("Reference"))
-    context.setPositions(pdb.positions)
+    context.setPositions(positions)
     begin = time.perf_counter()
     integrator.step(args.moves)
     seconds = time.perf_counter() - begin
+    return args.moves / seconds, integrator.getAcceptanceRate(openmmbg.MoveKind.Independence)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--flow", required=True, nargs="+")
+    parser.add_argument("--moves", type=int, default=2000)
+    parser.add_argument("--block", type=int)
+    parser.add_argument("--latent-step", type=float, default=0.0)
+    parser.add_argument("--independence", type=float, default=1.0)
+    args = parser.parse_args()
+    with open(os.path.join(DATA, "alanine_dipeptide_system.xml")) as f:
+        system = openmm.XmlSerializer.deserialize(f.read())
+    pdb = app.PDBFile(os.path.join(DATA, "alanine_dipeptide.pdb"))
     block = args.block if args.block is not None else "default"
-    print(f"block size {block}: {args.moves / seconds:.0f} moves/s, "
-          f"acceptance {integrator.getAcceptanceRate(openmmbg.MoveKind.Independence):.4f}")
+    baseline = None
+    for flow in args.flow:
+        rate, acceptance = movesPerSecond(system, pdb.positions, flow, args)
+        baseline = baseline or rate
+        print(f"{flow}: block size {block}, latent step {args.latent_step}, independence {args.independence}: "
+              f"{rate:.0f} moves/s ({rate / baseline:.2f}x the first), independence acceptance {acceptance:.4f}")
 
 
 if __name__ == "__main__":
