@@ -78,12 +78,6 @@ std::string rowsBefore(const std::vector<std::string>& rows, const FlowTrainer& 
     return kept;
 }
 
-std::string committedReferences() {
-    const std::string results = std::string(BG_SOURCE_DIR) + "/examples/alanine_dipeptide/results/";
-    return results + "reference/summary.json," + results + "reference_umbrella/summary.json," + results +
-           "reference_umbrella_300k/summary.json";
-}
-
 struct Options {
     std::string preset = "default";
     std::string output = "results/alanine_dipeptide";
@@ -92,8 +86,7 @@ struct Options {
     // Of a flow this run trains. The spline flow: at 300 K its importance
     // weights and independence proposals are far better than the TSF's (README).
     std::string flowType = "spline";
-    // The committed references: replica exchange, umbrella sampling at 300 and 600 K, longer umbrella runs at 300 K.
-    std::string reference = committedReferences();
+    std::string reference = committedReferencePaths(BG_SOURCE_DIR);
     bool plots = true;
 };
 

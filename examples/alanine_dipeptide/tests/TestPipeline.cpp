@@ -326,10 +326,8 @@ TEST(Pipeline, SeveralReferencesGiveTheEstimateOfSmallestErrorForEachBasinAndTem
     }
     expectMessage([&] { alanine::readReferences(first + "," + folder + "_missing.json"); }, "cannot open the reference");
     // The committed references: every basin at 300 K from the one of smallest error.
-    const std::string results = std::string(BG_SOURCE_DIR) + "/examples/alanine_dipeptide/results/";
-    const std::vector<alanine::ReferenceEstimate> committed = alanine::readReferences(
-        results + "reference/summary.json," + results + "reference_umbrella/summary.json," + results +
-        "reference_umbrella_300k/summary.json");
+    const std::vector<alanine::ReferenceEstimate> committed =
+        alanine::readReferences(alanine::committedReferencePaths(BG_SOURCE_DIR));
     for (const alanine::ReferenceEstimate& r : committed)
         if (r.region == "phi > 0" && r.temperature == 300)
             EXPECT_LE(r.dF.error, 0.1) << r.source;

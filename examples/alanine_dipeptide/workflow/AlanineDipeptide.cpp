@@ -517,6 +517,12 @@ std::vector<ReferenceEstimate> readReferences(const std::string& paths) {
     return best;
 }
 
+std::string committedReferencePaths(const std::string& sourceDir) {
+    const std::string results = sourceDir + "/examples/alanine_dipeptide/results/";
+    return results + "reference/summary.json," + results + "reference_umbrella/summary.json," + results +
+           "reference_umbrella_300k/summary.json";
+}
+
 void writeSeries(const Samples& samples, const std::string& path) {
     std::ostringstream out;
     out.precision(10);

@@ -140,6 +140,13 @@ std::vector<ReferenceEstimate> readReference(const std::string& path);
  */
 std::vector<ReferenceEstimate> readReferences(const std::string& paths);
 
+/**
+ * The committed references of the source tree at `sourceDir`, as
+ * readReferences() takes them: replica exchange, umbrella sampling at 300
+ * and 600 K, longer umbrella runs at 300 K.
+ */
+std::string committedReferencePaths(const std::string& sourceDir);
+
 /** Writes the per-frame series (phi, psi, energy, log-weight) as CSV. */
 void writeSeries(const Samples& samples, const std::string& path);
 /** Reads a CSV written by writeSeries (x stays undefined). */
