@@ -158,12 +158,26 @@ struct CGLaplaceOptions {
     bool ard;
     ARDPrior ardPrior;
     int probes;
+    bool evidencePrior;
     uint64_t seed;
 };
 
 %extend CGLaplaceOptions {
     /** Prior precisions (width, 3N) of the output weights, e.g. CGTrainingSummary.outputWeightPrecision. */
     void setWeightPrecision(const at::Tensor& weights) { $self->weightPrecision = weights; }
+    /** The property `curvature` (openmmbg/__init__.py): "outputLayer" or "kronecker". */
+    std::string _getCurvature() const {
+        return $self->curvature == OpenMMBG::CGLaplaceOptions::Curvature::Kronecker ? "kronecker" : "outputLayer";
+    }
+    void _setCurvature(const std::string& name) {
+        if (name == "kronecker")
+            $self->curvature = OpenMMBG::CGLaplaceOptions::Curvature::Kronecker;
+        else if (name == "outputLayer")
+            $self->curvature = OpenMMBG::CGLaplaceOptions::Curvature::OutputLayer;
+        else
+            throw OpenMM::OpenMMException("CGLaplaceOptions: unknown curvature '" + name +
+                                          "' (outputLayer or kronecker)");
+    }
 }
 
 /** Laplace approximation of the decoder's output layer around the trained weights. */
@@ -174,6 +188,8 @@ public:
     /** Precision blocks (3N, width + 1, width + 1), parameters (W_d, b_d). */
     const at::Tensor& getPrecision() const;
     at::Tensor covariance() const;
+    /** Kronecker curvature: layer l's precision over its parameters [in + 1, out] flattened row by row. */
+    at::Tensor layerPrecision(int layer) const;
 };
 
 %extend CGLaplacePosterior {
@@ -191,10 +207,22 @@ public:
         }
         return list;
     }
+    /** Kronecker curvature: each layer's prior precision (fitted with evidencePrior), a list. */
+    std::vector<double> getKroneckerPriorPrecisions() const {
+        std::vector<double> result;
+        for (const OpenMMBG::CGKroneckerLayer& layer : $self->getKroneckerLayers())
+            result.push_back(layer.priorPrecision);
+        return result;
+    }
     /** A copy of the model whose output layer (and hidden layers, if fitted) is a draw from the posterior. */
     CGLatentModel drawModel(uint64_t seed) const {
         at::Generator generator = bgpy::generatorFromSeed(seed);
         return $self->drawModel(generator);
+    }
+    /** One draw from the posterior, then count configurations (count, N, 3) of the decoder linearised around the MAP. */
+    at::Tensor sampleLinearized(int64_t count, uint64_t seed = 1) const {
+        at::Generator generator = bgpy::generatorFromSeed(seed);
+        return $self->sampleLinearized($self->drawOffsets(generator), count, generator);
     }
 }
 

@@ -523,3 +523,165 @@ TEST(CGLatent, HiddenLayerLaplacePrecisionIsTheGaussNewtonDiagonalPlusThePrior) 
     EXPECT_FALSE(at::equal(drawn.decoderHiddenParameters()[0], parameters[0]));
     EXPECT_TRUE(at::equal(model.decoderHiddenParameters()[0], parameters[0]));
 }
+
+TEST(CGLatent, KroneckerLaplaceOfTheOutputLayerIsItsExactPosterior) {
+    // The output layer's likelihood is Gaussian in its weights with G =
+    // diag(sigma^-2): its Kronecker factors are exact, and with an isotropic
+    // prior they give the output-layer curvature's exact blocks.
+    auto system = particles(3);
+    CGModelConfig config;
+    config.decoderWidths = {5, 4};
+    config.encoderWidths = {4};
+    at::Tensor frames = perturbedFrames(at::rand({1, 3, 3}, at::kDouble), 6, 0.1, 5);
+    CGLatentModel model = CGLatentModel::create(*system, frames, config);
+    setTensor(model.decoderLogVariance(), at::log(at::linspace(0.01, 0.05, 9, at::kDouble)));
+    at::Generator generator = at::detail::createCPUGenerator(12);
+    const at::Tensor latent = at::normal(0.0, 1.0, {6, 3, 2}, generator, at::kDouble);
+    CGLaplaceOptions options;
+    options.priorPrecision = 0.7;
+    const at::Tensor blocks = CGLaplacePosterior::fitAt(model, latent, options).getPrecision();  // [9, 5, 5]
+    options.curvature = CGLaplaceOptions::Curvature::Kronecker;
+    CGLaplacePosterior kronecker = CGLaplacePosterior::fitAt(model, latent, options);
+    ASSERT_EQ(kronecker.getKroneckerLayers().size(), 3u);
+    const at::Tensor precision = kronecker.layerPrecision(2);  // theta [5, 9] row by row
+    ASSERT_EQ(precision.size(0), 45);
+    for (int64_t c = 0; c < 9; c++)
+        for (int64_t i = 0; i < 5; i++)
+            for (int64_t c2 = 0; c2 < 9; c2++)
+                for (int64_t j = 0; j < 5; j++) {
+                    const double expected = c == c2 ? blocks[c][i][j].item<double>() : 0.0;
+                    EXPECT_NEAR(precision[i * 9 + c][j * 9 + c2].item<double>(), expected,
+                                1e-9 * (1 + std::abs(expected)))
+                        << "coordinates " << c << ", " << c2 << ", entries " << i << ", " << j;
+                }
+    EXPECT_THROW(kronecker.covariance(), OpenMM::OpenMMException);
+    EXPECT_THROW(kronecker.layerPrecision(3), OpenMM::OpenMMException);
+    options.hiddenLayers = true;
+    EXPECT_THROW(CGLaplacePosterior::fitAt(model, latent, options), OpenMM::OpenMMException);
+}
+
+TEST(CGLatent, KroneckerLaplaceOfOneSampleIsTheExactGaussNewtonBlockOfEveryLayer) {
+    // For one frame and one latent draw, A (x) G is exactly the Gauss-Newton
+    // block (a a^T) (x) (J^T diag(sigma^-2) J) of each layer; with more samples
+    // K-FAC approximates the mean of products by the product of means.
+    auto system = particles(3);
+    CGModelConfig config;
+    config.decoderWidths = {5, 4};
+    config.encoderWidths = {4};
+    at::Tensor frames = perturbedFrames(at::rand({1, 3, 3}, at::kDouble), 4, 0.1, 6);
+    CGLatentModel model = CGLatentModel::create(*system, frames, config);
+    setTensor(model.decoderLogVariance(), at::log(at::linspace(0.02, 0.06, 9, at::kDouble)));
+    at::Generator generator = at::detail::createCPUGenerator(13);
+    const at::Tensor latent = at::normal(0.0, 1.0, {1, 1, 2}, generator, at::kDouble);
+    CGLaplaceOptions options;
+    options.curvature = CGLaplaceOptions::Curvature::Kronecker;
+    options.priorPrecision = 0.4;
+    CGLaplacePosterior posterior = CGLaplacePosterior::fitAt(model, latent, options);
+    const std::vector<at::Tensor> parameters = model.decoderParameters();
+    const at::Tensor mean = model.decode(latent.reshape({1, 2})).mean;
+    const at::Tensor variance = at::exp(model.decoderLogVariance().detach());
+    for (int l = 0; l < 3; l++) {
+        const at::Tensor weight = parameters[2 * l], bias = parameters[2 * l + 1];
+        const int64_t count = weight.numel() + bias.numel();
+        at::Tensor exact = options.priorPrecision * at::eye(count, at::kDouble);
+        for (int64_t k = 0; k < 9; k++) {
+            std::vector<at::Tensor> g = torch::autograd::grad({mean[0][k]}, {weight, bias}, {}, true);
+            const at::Tensor row = at::cat({g[0].reshape({-1}), g[1].reshape({-1})});
+            exact += at::outer(row, row) / variance[k].item<double>();
+        }
+        EXPECT_TRUE(at::allclose(posterior.layerPrecision(l), exact, 1e-9, 1e-9))
+            << "layer " << l << ": largest difference "
+            << (posterior.layerPrecision(l) - exact).abs().max().item<double>();
+    }
+}
+
+TEST(CGLatent, KroneckerLaplaceEvidencePriorAndDrawsFollowTheirFormulas) {
+    auto system = particles(2);
+    CGModelConfig config;
+    config.decoderWidths = {3};
+    config.encoderWidths = {4};
+    at::Tensor frames = perturbedFrames(at::rand({1, 2, 3}, at::kDouble), 8, 0.1, 7);
+    CGLatentModel model = CGLatentModel::create(*system, frames, config);
+    at::Generator generator = at::detail::createCPUGenerator(14);
+    const at::Tensor latent = at::normal(0.0, 1.0, {8, 2, 2}, generator, at::kDouble);
+    CGLaplaceOptions options;
+    options.curvature = CGLaplaceOptions::Curvature::Kronecker;
+    options.evidencePrior = true;
+    CGLaplacePosterior posterior = CGLaplacePosterior::fitAt(model, latent, options);
+    const std::vector<at::Tensor> parameters = model.decoderParameters();
+    for (int l = 0; l < 2; l++) {
+        // The evidence's fixed point: tau = P / (|theta|^2 + tr Sigma).
+        const CGKroneckerLayer& layer = posterior.getKroneckerLayers()[l];
+        const double tau = layer.priorPrecision;
+        const double squaredNorm =
+            (parameters[2 * l].detach().square().sum() + parameters[2 * l + 1].detach().square().sum()).item<double>();
+        const at::Tensor covariance = at::inverse(posterior.layerPrecision(l));
+        const int64_t count = covariance.size(0);
+        EXPECT_NE(tau, options.priorPrecision);
+        EXPECT_NEAR(tau, count / (squaredNorm + at::trace(covariance).item<double>()), 1e-8 * tau) << "layer " << l;
+
+        // Draws have the posterior covariance (sample variances within 5 of their standard errors).
+        const int draws = 4000;
+        std::vector<at::Tensor> offsets;
+        for (int i = 0; i < draws; i++) {
+            const std::vector<at::Tensor> drawn = posterior.drawModel(generator).decoderParameters();
+            offsets.push_back(at::cat({(drawn[2 * l] - parameters[2 * l]).reshape({-1}),
+                                       (drawn[2 * l + 1] - parameters[2 * l + 1]).reshape({-1})}).detach());
+        }
+        const at::Tensor s = at::stack(offsets);
+        const at::Tensor sampleCovariance = at::matmul(s.t(), s) / (double) draws;  // mean offset 0
+        for (int64_t i = 0; i < count; i++) {
+            const double exact = covariance[i][i].item<double>();
+            EXPECT_NEAR(sampleCovariance[i][i].item<double>(), exact, 5 * exact * std::sqrt(2.0 / draws))
+                << "layer " << l << ", parameter " << i;
+        }
+        // Correlations within a layer: the largest off-diagonal entry of the exact covariance is matched too.
+        const at::Tensor offDiagonal = (covariance - at::diag(at::diag(covariance))).abs();
+        const int64_t flat = offDiagonal.argmax().item<int64_t>(), i = flat / count, j = flat % count;
+        const double sd = std::sqrt((covariance[i][i] * covariance[j][j] + covariance[i][j].square()).item<double>() / draws);
+        EXPECT_NEAR(sampleCovariance[i][j].item<double>(), covariance[i][j].item<double>(), 5 * sd);
+    }
+}
+
+TEST(CGLatent, LinearizedPredictiveIsTheMeanPlusTheJacobianTimesTheOffsets) {
+    auto system = particles(3);
+    CGModelConfig config;
+    config.decoderWidths = {5, 4};
+    config.encoderWidths = {4};
+    at::Tensor frames = perturbedFrames(at::rand({1, 3, 3}, at::kDouble), 6, 0.1, 9);
+    CGLatentModel model = CGLatentModel::create(*system, frames, config);
+    at::Generator generator = at::detail::createCPUGenerator(15);
+    CGLaplaceOptions options;
+    options.curvature = CGLaplaceOptions::Curvature::Kronecker;
+    CGLaplacePosterior posterior =
+        CGLaplacePosterior::fitAt(model, at::normal(0.0, 1.0, {6, 2, 2}, generator, at::kDouble), options);
+    const std::vector<at::Tensor> offsets = posterior.drawOffsets(generator);
+    const std::vector<at::Tensor> parameters = model.decoderParameters();
+    ASSERT_EQ(offsets.size(), parameters.size());
+    EXPECT_EQ(offsets.back().abs().max().item<double>(), 0.0);  // the log-variances stay at the MAP
+    const at::Tensor z = at::normal(0.0, 1.0, {3, 2}, generator, at::kDouble);
+    const at::Tensor mean = model.decode(z).mean;
+    at::Tensor expected = mean.detach().clone();
+    for (int64_t b = 0; b < 3; b++)
+        for (int64_t k = 0; k < 9; k++) {
+            const std::vector<at::Tensor> g = torch::autograd::grad({mean[b][k]}, parameters, {}, true, false, true);
+            for (size_t i = 0; i < g.size(); i++)
+                if (g[i].defined())
+                    expected[b][k] += (g[i] * offsets[i]).sum();
+        }
+    const at::Tensor linearized = posterior.linearizedMean(offsets, z);
+    const double effect = (expected - mean).abs().max().item<double>();
+    ASSERT_GT(effect, 1e-3);
+    EXPECT_LT((linearized - expected).abs().max().item<double>(), 1e-7 * effect);
+    // The drawn network differs from the linearised one by the offsets' higher-order effects.
+    EXPECT_GT((posterior.modelAt(offsets).decode(z).mean - expected).abs().max().item<double>(), 1e-6 * effect);
+    // Samples: the linearised mean plus sigma eps.
+    at::Generator a = at::detail::createCPUGenerator(3), b = at::detail::createCPUGenerator(3);
+    const at::Tensor x = posterior.sampleLinearized(offsets, 4, a);
+    const at::Tensor z4 = at::normal(0.0, 1.0, {4, 2}, b, at::kDouble);
+    const at::Tensor residual = (x.reshape({4, 9}) - posterior.linearizedMean(offsets, z4)) /
+                                at::exp(0.5 * model.decoderLogVariance().detach());
+    const at::Tensor eps = at::normal(0.0, 1.0, {4, 9}, b, at::kDouble);
+    EXPECT_TRUE(at::allclose(residual, eps, 1e-8, 1e-8));
+    EXPECT_THROW(posterior.modelAt({offsets[0]}), OpenMM::OpenMMException);
+}

@@ -3,7 +3,8 @@
 //
 //   cg_latent md     [--output DIR] [--temperature 330] [--train-ns 5] [--reference-ns 10]
 //   cg_latent rg     [--output DIR] [--sizes 50,200,500] [--steps 20000] [--draws 100] [--per-draw 20000]
-//                    [--last-layer-only]
+//                    [--curvature kronecker|diagonal|output] [--prior evidence|PRECISION]
+//                    [--predictive linearized|network]
 //   cg_latent ard    [--output DIR] [--size 50] [--steps 20000]
 //   cg_latent map    [--output DIR] [--model 500]  (after rg: its model of that N)
 //   cg_latent physics [--output DIR] [--max-steps 80000]  (no data: double well, then alanine dipeptide)
@@ -16,7 +17,14 @@
 // from the force field alone (tempered from 1e-10 beta): the 2D double well at
 // its unit temperature against quadrature, then alanine dipeptide at
 // --temperature; its comparison with MD needs reference.dcd. Training sets
-// of size N are the first N frames of train.dcd.
+// of size N are the first N frames of train.dcd. rg's credible bands come from
+// a Laplace approximation (docs/cg_latent.md): by default Kronecker-factored
+// over every decoder layer with prior precision 1 nm^-2 per weight
+// (--prior evidence: fitted per layer), samples of the decoder linearised
+// around the MAP for each posterior draw; --curvature diagonal (the output
+// layer exact, hidden layers diagonal, ARD precisions as prior) or output
+// (the output layer alone), --predictive network (samples of the drawn
+// network itself).
 
 #include "AlanineDipeptide.h"
 
@@ -52,7 +60,9 @@ struct Options {
     int size = 50;
     int mapModel = 500;  // N of the rg model the latent map is drawn for
     int64_t maxSteps = 80000;  // physics: at most this many steps per system
-    bool lastLayerOnly = false;  // rg: Laplace of the decoder's output layer only
+    std::string curvature = "kronecker";  // rg: the Laplace approximation's curvature (runRgCommand)
+    double priorPrecision = 1.0;          // rg, kronecker: each layer's prior precision (1/nm^2); 0: the evidence's
+    bool linearized = true;               // rg: samples of the decoder linearised around the MAP, not of drawn networks
     int64_t steps = 20000;
     int draws = 100;       // posterior draws of the decoder's output layer
     int64_t perDraw = 20000;  // configurations sampled per draw
@@ -86,9 +96,23 @@ Options parse(int argc, char** argv) {
         else if (option == "--model") o.mapModel = std::stoi(value());
         else if (option == "--per-draw") o.perDraw = std::stoll(value());
         else if (option == "--max-steps") o.maxSteps = std::stoll(value());
-        else if (option == "--last-layer-only") o.lastLayerOnly = true;
+        else if (option == "--curvature") o.curvature = value();
+        else if (option == "--predictive") {
+            const std::string predictive = value();
+            if (predictive != "linearized" && predictive != "network")
+                throw UsageError("unknown predictive '" + predictive + "' (linearized or network)");
+            o.linearized = predictive == "linearized";
+        }
+        else if (option == "--prior") {
+            const std::string prior = value();
+            o.priorPrecision = prior == "evidence" ? 0.0 : std::stod(prior);
+        }
         else throw UsageError("unknown option " + option);
     });
+    if (o.curvature != "kronecker" && o.curvature != "diagonal" && o.curvature != "output")
+        throw UsageError("unknown curvature '" + o.curvature + "' (kronecker, diagonal or output)");
+    if (!(o.priorPrecision >= 0))
+        throw UsageError("the prior precision must be positive (or 'evidence')");
     if (!(o.temperature > 0) || o.steps < 1 || o.draws < 2 || o.size < 1 || o.perDraw < 1)
         throw UsageError("temperature, steps, draws and size must be positive (draws at least 2)");
     return o;
@@ -200,6 +224,15 @@ void runRgCommand(const Options& o, const Molecule& molecule) {
     Summary summary;
     summary.number("reference_frames", (double) data.reference.size(0));
     summary.number("reference_rg_mean_nm", referenceRg.mean().item<double>());
+    summary.text("laplace_curvature", o.curvature);
+    summary.text("laplace_prior", o.curvature != "kronecker" ? "ARD"
+                                  : o.priorPrecision > 0 ? [&] {
+                                        std::ostringstream text;
+                                        text << o.priorPrecision << " nm^-2";
+                                        return text.str();
+                                    }()
+                                                         : "evidence");
+    summary.text("laplace_predictive", o.linearized ? "linearized" : "network");
     std::ostringstream csv;
     csv << "# R_g densities (1/nm): reference MD, and per training size N the 5/50/95 % quantiles over "
         << o.draws << " posterior draws\nsize,bin_low_nm,bin_high_nm,reference,q05,q50,q95\n";
@@ -213,17 +246,27 @@ void runRgCommand(const Options& o, const Molecule& molecule) {
         CGLatentModel model = trainModel(molecule, frames, true, o, "R_g model", training);
         model.save(path(o, "model_N" + std::to_string(n) + ".bgcg"));
         CGLaplaceOptions laplace;
-        laplace.weightPrecision = training.outputWeightPrecision;
-        laplace.hiddenLayers = !o.lastLayerOnly;
-        laplace.ard = true;
+        if (o.curvature == "kronecker") {
+            laplace.curvature = CGLaplaceOptions::Curvature::Kronecker;
+            laplace.evidencePrior = o.priorPrecision == 0;
+            if (o.priorPrecision > 0)
+                laplace.priorPrecision = o.priorPrecision;
+        } else {
+            // The ARD precisions of training's last E-step as the prior.
+            laplace.weightPrecision = training.outputWeightPrecision;
+            laplace.hiddenLayers = o.curvature == "diagonal";
+            laplace.ard = true;
+        }
         CGLaplacePosterior posterior = CGLaplacePosterior::fit(model, frames, laplace);
         at::Generator generator = at::detail::createCPUGenerator(100 + n);
         std::vector<std::vector<double>> perDraw;  // [draw][bin]
         std::vector<double> drawMeans;
         at::NoGradGuard noGrad;
         for (int d = 0; d < o.draws; d++) {
-            CGLatentModel drawn = posterior.drawModel(generator);
-            const at::Tensor rg = radiusOfGyration(drawn.sample(o.perDraw, generator), masses);
+            const std::vector<at::Tensor> offsets = posterior.drawOffsets(generator);
+            const at::Tensor rg = radiusOfGyration(o.linearized ? posterior.sampleLinearized(offsets, o.perDraw, generator)
+                                                                : posterior.modelAt(offsets).sample(o.perDraw, generator),
+                                                   masses);
             perDraw.push_back(density(rg, edges));
             drawMeans.push_back(rg.mean().item<double>());
         }

@@ -263,6 +263,11 @@ at::Tensor CGLatentModel::decoderFeatures(const at::Tensor& latent) const {
     return impl->decoder.hidden(latent.to(at::kDouble));
 }
 
+void CGLatentModel::traceDecoder(const at::Tensor& latent, std::vector<at::Tensor>& layerInputs,
+                                 std::vector<at::Tensor>& preActivations) const {
+    impl->decoder.trace(latent.to(at::kDouble), layerInputs, preActivations);
+}
+
 at::Tensor CGLatentModel::decoderOutputWeight() const {
     return impl->decoder.outputWeight().narrow(1, 0, impl->numCoordinates());
 }

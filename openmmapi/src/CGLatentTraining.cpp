@@ -210,7 +210,72 @@ std::vector<at::Tensor> hiddenLayerPrecision(const CGLatentModel& model, const a
     return precision;
 }
 
+/** tau = P / (|theta|^2 + tr Sigma(tau)) to convergence: the EM fixed point of the Laplace evidence in tau. */
+double evidencePriorPrecision(const at::Tensor& eigenCurvature, double squaredNorm, double start) {
+    const double count = (double) eigenCurvature.numel();
+    double tau = start;
+    for (int iteration = 0; iteration < 100000; iteration++) {
+        const double next = count / (squaredNorm + (1.0 / (eigenCurvature + tau)).sum().item<double>());
+        const bool converged = std::abs(next - tau) <= 1e-12 * tau;
+        tau = next;
+        if (converged)
+            break;
+    }
+    return tau;
+}
+
+/** The Kronecker factors of every decoder layer (CGKroneckerLayer). */
+std::vector<CGKroneckerLayer> fitKroneckerLayers(const CGLatentModel& model, const at::Tensor& latent,
+                                                 const CGLaplaceOptions& options) {
+    at::AutoGradMode enableGrad(true);  // callers hold a NoGradGuard
+    const at::Tensor z = latent.reshape({-1, latent.size(2)}).to(at::kDouble);
+    const int64_t samples = z.size(0);
+    const at::Tensor inverseSigma = at::exp(-0.5 * model.decoderLogVariance().detach());
+    const int64_t n = inverseSigma.numel();
+    std::vector<at::Tensor> inputs, preActivations;
+    model.traceDecoder(z, inputs, preActivations);
+    const size_t layers = preActivations.size();
+    std::vector<at::Tensor> outputGram;
+    for (const at::Tensor& s : preActivations)
+        outputGram.push_back(at::zeros({s.size(1), s.size(1)}, at::kDouble));
+    // Row k of J for every sample at once: samples do not mix, so the gradient
+    // of the summed mean_k with respect to a pre-activation has each sample's own row.
+    const at::Tensor mean = preActivations.back().narrow(1, 0, n);
+    for (int64_t k = 0; k < n; k++) {
+        const std::vector<at::Tensor> rows =
+            torch::autograd::grad({mean.select(1, k).sum()}, preActivations, {}, true);
+        const double scale = inverseSigma[k].item<double>();
+        for (size_t l = 0; l < layers; l++)
+            outputGram[l] += at::matmul(rows[l].t(), rows[l]) * (scale * scale);
+    }
+    const std::vector<at::Tensor> parameters = model.decoderParameters();  // weight, bias per layer
+    std::vector<CGKroneckerLayer> result;
+    for (size_t l = 0; l < layers; l++) {
+        CGKroneckerLayer layer;
+        const at::Tensor a = at::cat({inputs[l].detach(), at::ones({samples, 1}, at::kDouble)}, 1);
+        std::tie(layer.inputEigenvalues, layer.inputBasis) = at::linalg_eigh(at::matmul(a.t(), a) / (double) samples);
+        std::tie(layer.outputEigenvalues, layer.outputBasis) = at::linalg_eigh(outputGram[l] / (double) samples);
+        // Both factors are positive semi-definite: rounding may leave eigenvalues just below 0.
+        layer.inputEigenvalues.clamp_min_(0);
+        layer.outputEigenvalues.clamp_min_(0);
+        layer.frames = (double) latent.size(0);
+        layer.priorPrecision = options.priorPrecision;
+        if (options.evidencePrior) {
+            const double squaredNorm = (parameters[2 * l].detach().square().sum() +
+                                        parameters[2 * l + 1].detach().square().sum()).item<double>();
+            layer.priorPrecision =
+                evidencePriorPrecision(layer.eigenPrecision() - layer.priorPrecision, squaredNorm, layer.priorPrecision);
+        }
+        result.push_back(layer);
+    }
+    return result;
+}
+
 } // namespace
+
+at::Tensor CGKroneckerLayer::eigenPrecision() const {
+    return frames * at::outer(inputEigenvalues, outputEigenvalues) + priorPrecision;
+}
 
 CGLaplacePosterior CGLaplacePosterior::fit(const CGLatentModel& model, const at::Tensor& frames,
                                            const CGLaplaceOptions& options) {
@@ -249,6 +314,13 @@ CGLaplacePosterior CGLaplacePosterior::fitAt(const CGLatentModel& model, const a
         priorDiagonal.narrow(1, 0, width).copy_(tau.t());
     }
     CGLaplacePosterior posterior(model.clone());  // the MAP it was made at, whatever later training does
+    if (options.curvature == CGLaplaceOptions::Curvature::Kronecker) {
+        if (options.weightPrecision.defined() || options.ard || options.hiddenLayers)
+            throw OpenMMException(where + ": the Kronecker curvature covers every layer with an isotropic prior per "
+                                  "layer; weightPrecision, ard and hiddenLayers belong to the output-layer curvature");
+        posterior.kroneckerLayers = fitKroneckerLayers(model, latent, options);
+        return posterior;
+    }
     posterior.precision = gram.unsqueeze(0) * at::exp(-logVariance).reshape({n, 1, 1}) + at::diag_embed(priorDiagonal);
     posterior.choleskyFactor = at::linalg_cholesky(posterior.precision);
     if (options.hiddenLayers)
@@ -257,23 +329,92 @@ CGLaplacePosterior CGLaplacePosterior::fitAt(const CGLatentModel& model, const a
 }
 
 at::Tensor CGLaplacePosterior::covariance() const {
+    if (!choleskyFactor.defined())
+        throw OpenMMException("CGLaplacePosterior::covariance: a Kronecker-factored posterior has no output-layer "
+                              "blocks (see getKroneckerLayers and layerPrecision)");
     return at::cholesky_inverse(choleskyFactor);
 }
 
+at::Tensor CGLaplacePosterior::layerPrecision(int layer) const {
+    if (layer < 0 || layer >= (int) kroneckerLayers.size())
+        throw OpenMMException("CGLaplacePosterior::layerPrecision: no Kronecker-factored layer " + std::to_string(layer) +
+                              " (there are " + std::to_string(kroneckerLayers.size()) + ")");
+    const CGKroneckerLayer& k = kroneckerLayers[layer];
+    // theta = U_a X U_g^T flattened row by row is (U_a (x) U_g) vec(X).
+    const at::Tensor basis = at::kron(k.inputBasis, k.outputBasis);
+    return at::matmul(basis * k.eigenPrecision().reshape({1, -1}), basis.t());
+}
+
 CGLatentModel CGLaplacePosterior::drawModel(at::Generator& generator) const {
-    CGLatentModel copy = model.clone();
+    return modelAt(drawOffsets(generator));
+}
+
+std::vector<at::Tensor> CGLaplacePosterior::drawOffsets(at::Generator& generator) const {
     at::NoGradGuard noGrad;
-    at::Tensor weight = copy.decoderOutputWeight(), bias = copy.decoderOutputBias();
-    const int64_t n = bias.numel(), width = weight.size(0);
+    const std::vector<at::Tensor> parameters = model.decoderParameters();
+    std::vector<at::Tensor> offsets;
+    for (const at::Tensor& p : parameters)
+        offsets.push_back(at::zeros_like(p).detach());
+    if (!kroneckerLayers.empty()) {
+        for (size_t l = 0; l < kroneckerLayers.size(); l++) {
+            const CGKroneckerLayer& k = kroneckerLayers[l];
+            const int64_t in = parameters[2 * l].size(0), out = parameters[2 * l].size(1);
+            const at::Tensor eps = at::normal(0.0, 1.0, {in + 1, out}, generator, at::kDouble);
+            const at::Tensor offset =
+                at::matmul(at::matmul(k.inputBasis, eps / at::sqrt(k.eigenPrecision())), k.outputBasis.t());
+            offsets[2 * l].copy_(offset.narrow(0, 0, in));
+            offsets[2 * l + 1].copy_(offset.select(0, in));
+        }
+        return offsets;
+    }
+    const size_t outputLayer = parameters.size() - 3;  // the last weight, then its bias and the log-variances
+    const int64_t n = precision.size(0), width = precision.size(1) - 1;
     // theta_d = MAP_d + L_d^-T eps_d has covariance (L_d L_d^T)^-1 = A_d^-1.
     at::Tensor eps = at::normal(0.0, 1.0, {n, width + 1, 1}, generator, at::kDouble);
     at::Tensor offset = at::linalg_solve_triangular(choleskyFactor.transpose(1, 2), eps, true).squeeze(2);
-    weight.add_(offset.narrow(1, 0, width).t());
-    bias.add_(offset.select(1, width));
-    std::vector<at::Tensor> hidden = copy.decoderHiddenParameters();
+    offsets[outputLayer].narrow(1, 0, n).copy_(offset.narrow(1, 0, width).t());
+    offsets[outputLayer + 1].narrow(0, 0, n).copy_(offset.select(1, width));
     for (size_t i = 0; i < hiddenPrecision.size(); i++)
-        hidden[i].add_(at::normal(0.0, 1.0, hidden[i].sizes(), generator, at::kDouble) / at::sqrt(hiddenPrecision[i]));
+        offsets[i].copy_(at::normal(0.0, 1.0, hiddenPrecision[i].sizes(), generator, at::kDouble) /
+                         at::sqrt(hiddenPrecision[i]));
+    return offsets;
+}
+
+CGLatentModel CGLaplacePosterior::modelAt(const std::vector<at::Tensor>& offsets, double scale) const {
+    CGLatentModel copy = model.clone();
+    const std::vector<at::Tensor> parameters = copy.decoderParameters();
+    if (offsets.size() != parameters.size())
+        throw OpenMMException("CGLaplacePosterior: " + std::to_string(offsets.size()) + " offsets for " +
+                              std::to_string(parameters.size()) + " decoder parameters");
+    at::NoGradGuard noGrad;
+    for (size_t i = 0; i < parameters.size(); i++) {
+        if (!offsets[i].sizes().equals(parameters[i].sizes()))
+            throw OpenMMException("CGLaplacePosterior: offset " + std::to_string(i) + " is " +
+                                  shapeString(offsets[i]) + ", its parameter " + shapeString(parameters[i]));
+        at::Tensor p = parameters[i];
+        p.add_(offsets[i].to(at::kDouble), scale);
+    }
     return copy;
+}
+
+at::Tensor CGLaplacePosterior::linearizedMean(const std::vector<at::Tensor>& offsets, const at::Tensor& latent) const {
+    // Relative to the offsets: small against their scale, large against rounding.
+    const double h = 1e-5;
+    at::NoGradGuard noGrad;
+    const at::Tensor plus = modelAt(offsets, h).decode(latent).mean, minus = modelAt(offsets, -h).decode(latent).mean;
+    return model.decode(latent).mean + (plus - minus) / (2 * h);
+}
+
+at::Tensor CGLaplacePosterior::sampleLinearized(const std::vector<at::Tensor>& offsets, int64_t count,
+                                                at::Generator& generator) const {
+    if (count < 1)
+        throw OpenMMException("CGLaplacePosterior::sampleLinearized: the count must be positive");
+    at::NoGradGuard noGrad;
+    const at::Tensor z = at::normal(0.0, 1.0, {count, (int64_t) model.getLatentDim()}, generator, at::kDouble);
+    const at::Tensor mean = linearizedMean(offsets, z);
+    const at::Tensor sigma = at::exp(0.5 * model.decoderLogVariance().detach()).unsqueeze(0);
+    return (mean + sigma * at::normal(0.0, 1.0, mean.sizes(), generator, at::kDouble))
+        .reshape({count, model.getNumParticles(), 3});
 }
 
 CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMMEnergy& energy,

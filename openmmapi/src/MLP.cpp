@@ -80,6 +80,19 @@ at::Tensor MLP::hidden(const at::Tensor& input) const {
     return h;
 }
 
+void MLP::trace(const at::Tensor& input, std::vector<at::Tensor>& layerInputs,
+                std::vector<at::Tensor>& preActivations) const {
+    layerInputs.clear();
+    preActivations.clear();
+    at::Tensor h = input;
+    for (size_t layer = 0; layer < weights.size(); layer++) {
+        layerInputs.push_back(h);
+        preActivations.push_back(at::addmm(biases[layer], h, weights[layer]));
+        if (layer + 1 < weights.size())
+            h = activate(preActivations.back(), activations[layer]);
+    }
+}
+
 at::Tensor MLP::operator()(const at::Tensor& input) const {
     return at::addmm(biases.back(), hidden(input), weights.back());
 }

@@ -118,6 +118,9 @@ def _withFields(cls, keywords=True):
     cls.__repr__ = __repr__
 
 
+CGLaplaceOptions.curvature = property(CGLaplaceOptions._getCurvature, CGLaplaceOptions._setCurvature,
+                                      doc='"outputLayer" (exact output layer, optional diagonal hidden layers) '
+                                          'or "kronecker" (every layer, Kronecker-factored)')
 for _cls in (FlowConfig, TrainingStage, TrainerOptions, OpenMMEnergyOptions, DoubleWell, PdbAtom, AnnealingSchedule,
              CGModelConfig, ARDPrior, CGTrainingOptions, CGLaplaceOptions, CGPhysicsOptions):
     _withFields(_cls)

@@ -72,6 +72,21 @@ def test_laplace_draws_and_radius_of_gyration():
     assert shapes == [(2, 16), (16,)] and all((p > 0).all() for p in withHidden.getHiddenPrecision())
     first, second = posterior.drawModel(1), posterior.drawModel(2)
     assert not np.array_equal(first.sample(10, seed=5), second.sample(10, seed=5))
+    # Kronecker factors: the output layer's precision (17 x 9 entries) equals the exact blocks above.
+    options = openmmbg.CGLaplaceOptions(latentDraws=10, curvature="kronecker")
+    assert options.curvature == "kronecker" and openmmbg.CGLaplaceOptions().curvature == "outputLayer"
+    kronecker = openmmbg.CGLaplacePosterior.fit(model, frames, options)
+    dense = kronecker.layerPrecision(1).reshape(17, 9, 17, 9)
+    assert np.allclose(np.einsum("idjd->dij", dense), posterior.getPrecision(), rtol=1e-9)
+    assert list(kronecker.getKroneckerPriorPrecisions()) == [1.0, 1.0]
+    fitted = openmmbg.CGLaplacePosterior.fit(model, frames, openmmbg.CGLaplaceOptions(curvature="kronecker",
+                                                                                    evidencePrior=True))
+    assert all(tau > 0 and tau != 1.0 for tau in fitted.getKroneckerPriorPrecisions())
+    linearized = fitted.sampleLinearized(50, seed=3)
+    assert linearized.shape == (50, 3, 3) and np.array_equal(linearized, fitted.sampleLinearized(50, seed=3))
+    assert abs(np.median(np.linalg.norm(linearized[:, 1] - linearized[:, 0], axis=1)) - 0.15) < 0.01
+    with pytest.raises(openmm.OpenMMException, match="unknown curvature"):
+        openmmbg.CGLaplaceOptions(curvature="full")
     masses = model.getMasses()
     rg = openmmbg.radiusOfGyration(frames, masses)
     centred = frames - np.einsum("p,bpk->bk", masses, frames)[:, None, :] / masses.sum()

@@ -26,6 +26,13 @@ TEST(CGLatentExample, EveryCommandRunsOnAShortTrajectory) {
 
     ProgramRun md = run("md --train-ns 0.08 --reference-ns 0.05");
     ASSERT_EQ(md.status, 0) << md.output << md.errors;
+    // The other Laplace approximations and predictives (rg's summary is rewritten by the run after them).
+    for (const char* variant : {"--prior evidence", "--curvature diagonal --predictive network", "--curvature output"}) {
+        ProgramRun other = run(std::string("rg --sizes 4 --steps 30 --draws 3 ") + variant);
+        EXPECT_EQ(other.status, 0) << variant << ": " << other.output << other.errors;
+    }
+    EXPECT_EQ(run("rg --curvature full").status, 2);
+    EXPECT_EQ(run("rg --predictive exact").status, 2);
     ProgramRun rg = run("rg --sizes 4,8 --steps 30 --draws 3");
     ASSERT_EQ(rg.status, 0) << rg.output << rg.errors;
     EXPECT_NE(rg.output.find("N = 8: reference mass inside the 90% band"), std::string::npos) << rg.output;

@@ -116,6 +116,15 @@ public:
     std::vector<at::Tensor> decoderHiddenParameters() const;
     /** The decoder network's last hidden layer [B, width] at z [B, d_z] (z itself without hidden layers). */
     at::Tensor decoderFeatures(const at::Tensor& latent) const;
+    /**
+     * The decoder network layer by layer at z [B, d_z]: each layer's input
+     * (z, then each hidden layer's activations) and pre-activation (input @
+     * weight + bias; the last is the network's output, whose first 3N columns
+     * are the mean minus the reference). Weight l is decoderParameters()[2 l]
+     * [in, out], its bias decoderParameters()[2 l + 1].
+     */
+    void traceDecoder(const at::Tensor& latent, std::vector<at::Tensor>& layerInputs,
+                      std::vector<at::Tensor>& preActivations) const;
     /** The output layer of the decoder's mean: weight [width, 3N] and bias [3N] (views of the parameters). */
     at::Tensor decoderOutputWeight() const;
     at::Tensor decoderOutputBias() const;

@@ -50,6 +50,14 @@ public:
     at::Tensor operator()(const at::Tensor& input) const;
     /** The last hidden layer's activations [B, width] (the input itself without hidden layers). */
     at::Tensor hidden(const at::Tensor& input) const;
+    /**
+     * The network layer by layer: each layer's input (`input`, then each
+     * hidden layer's activations) and pre-activation (its input @ weight +
+     * bias; the last one is the output). For curvature estimates, which need
+     * gradients with respect to the pre-activations.
+     */
+    void trace(const at::Tensor& input, std::vector<at::Tensor>& layerInputs,
+               std::vector<at::Tensor>& preActivations) const;
     /** The output layer: output = hidden(input) @ outputWeight() + outputBias(). */
     const at::Tensor& outputWeight() const { return weights.back(); }  // [width, outputs]
     const at::Tensor& outputBias() const { return biases.back(); }     // [outputs]
