@@ -106,6 +106,22 @@ at::Tensor perDrawLogLikelihood(const CGLatentModel& model, const at::Tensor& fr
     return evidenceLowerBoundAt(model, frames, latent.unsqueeze(1)).expectedLogLikelihood.detach();
 }
 
+/**
+ * A model of three particles with decoder layers of 5 and 4 units and an
+ * encoder layer of 4, made from `count` perturbed frames; decoder variances
+ * from lowVariance to highVariance (nm^2) over the 9 coordinates.
+ */
+CGLatentModel smallModel(int count, uint64_t seed, double lowVariance, double highVariance) {
+    auto system = particles(3);
+    CGModelConfig config;
+    config.decoderWidths = {5, 4};
+    config.encoderWidths = {4};
+    at::Tensor frames = perturbedFrames(at::rand({1, 3, 3}, at::kDouble), count, 0.1, seed);
+    CGLatentModel model = CGLatentModel::create(*system, frames, config);
+    setTensor(model.decoderLogVariance(), at::log(at::linspace(lowVariance, highVariance, 9, at::kDouble)));
+    return model;
+}
+
 } // namespace
 
 TEST(CGLatent, ElboOfALinearGaussianModelIsTheMarginalLikelihoodMinusTheKLToTheExactPosterior) {
@@ -528,13 +544,7 @@ TEST(CGLatent, KroneckerLaplaceOfTheOutputLayerIsItsExactPosterior) {
     // The output layer's likelihood is Gaussian in its weights with G =
     // diag(sigma^-2): its Kronecker factors are exact, and with an isotropic
     // prior they give the output-layer curvature's exact blocks.
-    auto system = particles(3);
-    CGModelConfig config;
-    config.decoderWidths = {5, 4};
-    config.encoderWidths = {4};
-    at::Tensor frames = perturbedFrames(at::rand({1, 3, 3}, at::kDouble), 6, 0.1, 5);
-    CGLatentModel model = CGLatentModel::create(*system, frames, config);
-    setTensor(model.decoderLogVariance(), at::log(at::linspace(0.01, 0.05, 9, at::kDouble)));
+    CGLatentModel model = smallModel(6, 5, 0.01, 0.05);
     at::Generator generator = at::detail::createCPUGenerator(12);
     const at::Tensor latent = at::normal(0.0, 1.0, {6, 3, 2}, generator, at::kDouble);
     CGLaplaceOptions options;
@@ -564,13 +574,7 @@ TEST(CGLatent, KroneckerLaplaceOfOneSampleIsTheExactGaussNewtonBlockOfEveryLayer
     // For one frame and one latent draw, A (x) G is exactly the Gauss-Newton
     // block (a a^T) (x) (J^T diag(sigma^-2) J) of each layer; with more samples
     // K-FAC approximates the mean of products by the product of means.
-    auto system = particles(3);
-    CGModelConfig config;
-    config.decoderWidths = {5, 4};
-    config.encoderWidths = {4};
-    at::Tensor frames = perturbedFrames(at::rand({1, 3, 3}, at::kDouble), 4, 0.1, 6);
-    CGLatentModel model = CGLatentModel::create(*system, frames, config);
-    setTensor(model.decoderLogVariance(), at::log(at::linspace(0.02, 0.06, 9, at::kDouble)));
+    CGLatentModel model = smallModel(4, 6, 0.02, 0.06);
     at::Generator generator = at::detail::createCPUGenerator(13);
     const at::Tensor latent = at::normal(0.0, 1.0, {1, 1, 2}, generator, at::kDouble);
     CGLaplaceOptions options;
@@ -644,12 +648,7 @@ TEST(CGLatent, KroneckerLaplaceEvidencePriorAndDrawsFollowTheirFormulas) {
 }
 
 TEST(CGLatent, LinearizedPredictiveIsTheMeanPlusTheJacobianTimesTheOffsets) {
-    auto system = particles(3);
-    CGModelConfig config;
-    config.decoderWidths = {5, 4};
-    config.encoderWidths = {4};
-    at::Tensor frames = perturbedFrames(at::rand({1, 3, 3}, at::kDouble), 6, 0.1, 9);
-    CGLatentModel model = CGLatentModel::create(*system, frames, config);
+    CGLatentModel model = smallModel(6, 9, 0.01, 0.05);
     at::Generator generator = at::detail::createCPUGenerator(15);
     CGLaplaceOptions options;
     options.curvature = CGLaplaceOptions::Curvature::Kronecker;
