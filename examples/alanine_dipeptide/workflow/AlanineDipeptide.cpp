@@ -834,13 +834,15 @@ Preset presetNamed(const std::string& name) {
     // nothing measurable (bench/training_budget, README), so the default
     // spends its time on MD and trains by maximum likelihood only, stopping
     // early on the held-out last tenth of the 300 K frames. Lengths chosen to
-    // keep the run within 20 minutes on 2 cores.
-    // long: the same training on 4 times the MD (20 ns per rung; 10 ns gave
-    // twice the ESS of 5 ns, README) and 2000 ML steps, within 2 hours.
+    // keep the run within 20 minutes on 2 cores; the chains take the time left
+    // (60000 Metropolis moves gave error bars of 0.12 to 0.16 kT, README).
+    // long: the same training on 8 times the MD (40 ns per rung; 10 and 20 ns
+    // gave median ESS of 23 and 36% at 300 K, README) and 2000 ML steps,
+    // within 2 hours.
     // smoke: seconds, for tests of the pipeline itself; the numbers mean nothing.
     static const std::map<std::string, RunLengths> lengths = {
-        {"default", {5000000, 200, 1000, 0, 20000, 60000, 30000}},
-        {"long", {20000000, 200, 2000, 0, 50000, 200000, 100000}},
+        {"default", {5000000, 200, 1000, 0, 20000, 240000, 60000}},
+        {"long", {40000000, 200, 2000, 0, 50000, 200000, 100000}},
         {"smoke", {20000, 100, 40, 20, 500, 400, 400}},
     };
     const auto found = lengths.find(name);
@@ -877,6 +879,16 @@ Preset presetNamed(const std::string& name) {
         chain->independenceProbability = 0.1;
         chain->interval = 10;
     }
+    // Metropolis chains at 300 K: nine moves in ten independence proposals.
+    // With the default flow (independence acceptance 26%) chains of 30000
+    // moves scatter as much as with one in ten (standard deviation of dF_phi
+    // over chains 0.26 kT for both; bench/metropolis_chains.py, README) at a
+    // third of the CPU time: a random-walk move evaluates the flow for one
+    // configuration, while independence proposals come in blocks of one
+    // batched call. The long preset keeps one in ten, the setting its
+    // committed run was made with.
+    if (name != "long")
+        p.chain.independenceProbability = 0.9;
     p.chain.steps = length.chainSteps;
     p.pt.steps = length.ptSteps;
     // Independent chains (the same energy evaluations in all, plus a warm-up
