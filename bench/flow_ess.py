@@ -12,14 +12,11 @@ so its figure is the pipeline's flow300_ess.
   OMP_NUM_THREADS=1 python3 bench/flow_ess.py FLOW [FLOW ...] [--temperature 300] [--samples 20000] [--sets 5]
 """
 import argparse
-import os
 
 import numpy as np
-import openmm
 
 import openmmbg
-
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "alanine_dipeptide", "data")
+from alanine_data import loadSystem
 
 
 def main():
@@ -29,8 +26,7 @@ def main():
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--sets", type=int, default=5)
     args = parser.parse_args()
-    with open(os.path.join(DATA, "alanine_dipeptide_system.xml")) as f:
-        system = openmm.XmlSerializer.deserialize(f.read())
+    system = loadSystem()
     bridge = openmmbg.OpenMMEnergy(system, args.temperature, openmmbg.OpenMMEnergy.Options(platform="Reference"))
     seeds = [22] + list(range(1, args.sets))
     print(f"Kish ESS/N at {args.temperature:g} K, {args.sets} sets of {args.samples} samples (seeds {seeds})")

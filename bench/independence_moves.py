@@ -15,15 +15,12 @@ a build).
       [--latent-step 0.25 --independence 0.1]
 """
 import argparse
-import os
 import time
 
 import openmm
-from openmm import app
 
 import openmmbg
-
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "alanine_dipeptide", "data")
+from alanine_data import loadStructure, loadSystem
 
 
 def movesPerSecond(system, positions, flow, args):
@@ -47,9 +44,8 @@ def main():
     parser.add_argument("--latent-step", type=float, default=0.0)
     parser.add_argument("--independence", type=float, default=1.0)
     args = parser.parse_args()
-    with open(os.path.join(DATA, "alanine_dipeptide_system.xml")) as f:
-        system = openmm.XmlSerializer.deserialize(f.read())
-    pdb = app.PDBFile(os.path.join(DATA, "alanine_dipeptide.pdb"))
+    system = loadSystem()
+    pdb = loadStructure()
     block = args.block if args.block is not None else "default"
     baseline = None
     for flow in args.flow:
