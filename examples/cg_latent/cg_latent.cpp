@@ -61,10 +61,11 @@ struct Options {
     int mapModel = 500;  // N of the rg model the latent map is drawn for
     int64_t maxSteps = 80000;  // physics: at most this many steps per system
     std::string curvature = "kronecker";  // rg: the Laplace approximation's curvature (runRgCommand)
-    double priorPrecision = 1.0;          // rg, kronecker: each layer's prior precision (1/nm^2); 0: the evidence's
+    bool evidencePrior = false;           // rg, kronecker: each layer's prior precision fitted to the evidence
+    double priorPrecision = 1.0;          // rg, kronecker: otherwise this one (1/nm^2) for every layer
     bool linearized = true;               // rg: samples of the decoder linearised around the MAP, not of drawn networks
     int64_t steps = 20000;
-    int draws = 100;       // posterior draws of the decoder's output layer
+    int draws = 100;       // posterior draws of the decoder's parameters
     int64_t perDraw = 20000;  // configurations sampled per draw
 };
 
@@ -105,13 +106,15 @@ Options parse(int argc, char** argv) {
         }
         else if (option == "--prior") {
             const std::string prior = value();
-            o.priorPrecision = prior == "evidence" ? 0.0 : std::stod(prior);
+            o.evidencePrior = prior == "evidence";
+            if (!o.evidencePrior)
+                o.priorPrecision = std::stod(prior);
         }
         else throw UsageError("unknown option " + option);
     });
     if (o.curvature != "kronecker" && o.curvature != "diagonal" && o.curvature != "output")
         throw UsageError("unknown curvature '" + o.curvature + "' (kronecker, diagonal or output)");
-    if (!(o.priorPrecision >= 0))
+    if (!(o.priorPrecision > 0) || !std::isfinite(o.priorPrecision))
         throw UsageError("the prior precision must be positive (or 'evidence')");
     if (!(o.temperature > 0) || o.steps < 1 || o.draws < 2 || o.size < 1 || o.perDraw < 1)
         throw UsageError("temperature, steps, draws and size must be positive (draws at least 2)");
@@ -225,13 +228,14 @@ void runRgCommand(const Options& o, const Molecule& molecule) {
     summary.number("reference_frames", (double) data.reference.size(0));
     summary.number("reference_rg_mean_nm", referenceRg.mean().item<double>());
     summary.text("laplace_curvature", o.curvature);
-    summary.text("laplace_prior", o.curvature != "kronecker" ? "ARD"
-                                  : o.priorPrecision > 0 ? [&] {
-                                        std::ostringstream text;
-                                        text << o.priorPrecision << " nm^-2";
-                                        return text.str();
-                                    }()
-                                                         : "evidence");
+    std::ostringstream prior;
+    if (o.curvature != "kronecker")
+        prior << "ARD";
+    else if (o.evidencePrior)
+        prior << "evidence";
+    else
+        prior << o.priorPrecision << " nm^-2";
+    summary.text("laplace_prior", prior.str());
     summary.text("laplace_predictive", o.linearized ? "linearized" : "network");
     std::ostringstream csv;
     csv << "# R_g densities (1/nm): reference MD, and per training size N the 5/50/95 % quantiles over "
@@ -248,9 +252,8 @@ void runRgCommand(const Options& o, const Molecule& molecule) {
         CGLaplaceOptions laplace;
         if (o.curvature == "kronecker") {
             laplace.curvature = CGLaplaceOptions::Curvature::Kronecker;
-            laplace.evidencePrior = o.priorPrecision == 0;
-            if (o.priorPrecision > 0)
-                laplace.priorPrecision = o.priorPrecision;
+            laplace.evidencePrior = o.evidencePrior;
+            laplace.priorPrecision = o.priorPrecision;  // with evidencePrior, where the fit starts
         } else {
             // The ARD precisions of training's last E-step as the prior.
             laplace.weightPrecision = training.outputWeightPrecision;

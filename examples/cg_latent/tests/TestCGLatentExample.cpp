@@ -33,6 +33,7 @@ TEST(CGLatentExample, EveryCommandRunsOnAShortTrajectory) {
     }
     EXPECT_EQ(run("rg --curvature full").status, 2);
     EXPECT_EQ(run("rg --predictive exact").status, 2);
+    EXPECT_EQ(run("rg --prior 0").status, 2);
     ProgramRun rg = run("rg --sizes 4,8 --steps 30 --draws 3");
     ASSERT_EQ(rg.status, 0) << rg.output << rg.errors;
     EXPECT_NE(rg.output.find("N = 8: reference mass inside the 90% band"), std::string::npos) << rg.output;
