@@ -118,6 +118,27 @@ double ramachandranKL(const at::Tensor& referencePhi, const at::Tensor& referenc
     %}
 }
 
+%{
+namespace bgpy {
+/** The arrays of a Python sequence as tensors; `what` names the sequence, `each` its items in errors. */
+std::vector<at::Tensor> tensorsOf(PyObject* sequence, const char* what, const char* each) {
+    if (!PySequence_Check(sequence))
+        throw std::invalid_argument(std::string(what) + " must be a sequence of arrays");
+    std::vector<at::Tensor> tensors;
+    for (Py_ssize_t i = 0; i < PySequence_Size(sequence); i++) {
+        PyObject* item = PySequence_GetItem(sequence, i);
+        at::Tensor tensor;
+        const bool converted = bgpy::toTensor(item, nullptr, false, each, &tensor);
+        Py_XDECREF(item);
+        if (!converted)
+            throw bgpy::PythonError::fetch();
+        tensors.push_back(tensor);
+    }
+    return tensors;
+}
+}
+%}
+
 %inline %{
 namespace bgpy {
 /**
@@ -127,19 +148,19 @@ namespace bgpy {
  * says they disagree beyond their own block errors (`blocks` per chain).
  */
 OpenMMBG::ChainsEstimate independentChainsPhiFreeEnergyDifference(PyObject* chains, int blocks = 20) {
-    if (!PySequence_Check(chains))
-        throw std::invalid_argument("independentChainsPhiFreeEnergyDifference: chains must be a sequence of arrays");
-    std::vector<at::Tensor> phi;
-    for (Py_ssize_t i = 0; i < PySequence_Size(chains); i++) {
-        PyObject* item = PySequence_GetItem(chains, i);
-        at::Tensor series;
-        const bool converted = bgpy::toTensor(item, nullptr, false, "each chain", &series);
-        Py_XDECREF(item);
-        if (!converted)
-            throw bgpy::PythonError::fetch();
-        phi.push_back(series);
-    }
-    return OpenMMBG::independentChainsPhiFreeEnergyDifference(phi, blocks);
+    return OpenMMBG::independentChainsPhiFreeEnergyDifference(
+        bgpy::tensorsOf(chains, "independentChainsPhiFreeEnergyDifference: chains", "each chain"), blocks);
+}
+
+/**
+ * The same from independent sets of weighted samples: `sets` a sequence of
+ * phi arrays (rad), `logWeights` one array of importance log-weights per set;
+ * each set's weighted fraction and delta-method error take a chain's place.
+ */
+OpenMMBG::ChainsEstimate independentSetsPhiFreeEnergyDifference(PyObject* sets, PyObject* logWeights) {
+    return OpenMMBG::independentSetsPhiFreeEnergyDifference(
+        bgpy::tensorsOf(sets, "independentSetsPhiFreeEnergyDifference: sets", "each set"),
+        bgpy::tensorsOf(logWeights, "independentSetsPhiFreeEnergyDifference: logWeights", "each set's log-weights"));
 }
 
 /** Loads a System written by OpenMM's XmlSerializer. */

@@ -132,7 +132,10 @@ at::Tensor relativeWeights(const at::Tensor& logWeights, const at::Tensor& like)
 
 } // namespace
 
-Estimate weightedPhiFreeEnergyDifference(const at::Tensor& phi, const at::Tensor& logWeights) {
+namespace {
+
+/** The weighted fraction of phi > 0 with its delta-method error; value NaN if no sample has weight. */
+Estimate weightedPositiveFraction(const at::Tensor& phi, const at::Tensor& logWeights) {
     const at::Tensor w = relativeWeights(logWeights, phi);
     const double total = w.sum().item<double>();
     if (!(total > 0))
@@ -144,7 +147,16 @@ Estimate weightedPhiFreeEnergyDifference(const at::Tensor& phi, const at::Tensor
     // that covers one side thinly gets that side's few heavy weights, and
     // then the Kish error is several times too small (TestMetrics).
     const double variance = (w * w * (inside - f).square()).sum().item<double>() / (total * total);
-    return freeEnergyOfFraction(f, std::sqrt(variance));
+    return {f, std::sqrt(variance)};
+}
+
+} // namespace
+
+Estimate weightedPhiFreeEnergyDifference(const at::Tensor& phi, const at::Tensor& logWeights) {
+    const Estimate fraction = weightedPositiveFraction(phi, logWeights);
+    if (std::isnan(fraction.value))
+        return {NAN, INFINITY};
+    return freeEnergyOfFraction(fraction.value, fraction.error);
 }
 
 double ramachandranKL(const at::Tensor& referencePhi, const at::Tensor& referencePsi, const at::Tensor& phi,
@@ -264,18 +276,20 @@ double chiSquareUpperTail(double x, int dof) {
     return regularizedGammaQ(dof / 2.0, x / 2);
 }
 
-ChainsEstimate independentChainsPhiFreeEnergyDifference(const std::vector<at::Tensor>& phi, int blocks) {
-    const int chains = (int) phi.size();
-    if (chains < 2)
-        throw OpenMMException("independentChainsPhiFreeEnergyDifference: need at least 2 chains, got "
-                              + std::to_string(chains));
-    std::vector<Estimate> fractions;
+namespace {
+
+/**
+ * The estimate of independent chains or sample sets from each one's fraction
+ * of phi > 0 and its own error: the mean fraction with the Student-t error of
+ * their spread, and the chi-square agreement of the spread with their errors.
+ */
+ChainsEstimate combineIndependentFractions(const std::vector<Estimate>& fractions) {
+    const int chains = (int) fractions.size();
     ChainsEstimate result;
     double mean = 0;
-    for (const at::Tensor& series : phi) {
-        fractions.push_back(positiveFraction(series, blocks));
-        result.perChain.push_back(freeEnergyOfFraction(fractions.back().value, 0).value);
-        mean += fractions.back().value / chains;
+    for (const Estimate& f : fractions) {
+        result.perChain.push_back(freeEnergyOfFraction(f.value, 0).value);
+        mean += f.value / chains;
     }
     double spread = 0, chiSquare = 0;
     for (const Estimate& f : fractions) {
@@ -290,6 +304,36 @@ ChainsEstimate independentChainsPhiFreeEnergyDifference(const std::vector<at::Te
     result.estimate = freeEnergyOfFraction(mean, halfWidth);
     result.agreement = chiSquareUpperTail(chiSquare, chains - 1);
     return result;
+}
+
+} // namespace
+
+ChainsEstimate independentChainsPhiFreeEnergyDifference(const std::vector<at::Tensor>& phi, int blocks) {
+    if (phi.size() < 2)
+        throw OpenMMException("independentChainsPhiFreeEnergyDifference: need at least 2 chains, got "
+                              + std::to_string(phi.size()));
+    std::vector<Estimate> fractions;
+    for (const at::Tensor& series : phi)
+        fractions.push_back(positiveFraction(series, blocks));
+    return combineIndependentFractions(fractions);
+}
+
+ChainsEstimate independentSetsPhiFreeEnergyDifference(const std::vector<at::Tensor>& phi,
+                                                      const std::vector<at::Tensor>& logWeights) {
+    if (phi.size() < 2 || logWeights.size() != phi.size())
+        throw OpenMMException("independentSetsPhiFreeEnergyDifference: need at least 2 sets, each with one log-weight "
+                              "per sample");
+    std::vector<Estimate> fractions;
+    for (size_t k = 0; k < phi.size(); k++) {
+        if (!logWeights[k].defined() || logWeights[k].numel() != phi[k].numel())
+            throw OpenMMException("independentSetsPhiFreeEnergyDifference: set " + std::to_string(k)
+                                  + " needs one log-weight per sample");
+        fractions.push_back(weightedPositiveFraction(phi[k], logWeights[k]));
+        if (std::isnan(fractions.back().value))
+            throw OpenMMException("independentSetsPhiFreeEnergyDifference: every weight of set " + std::to_string(k)
+                                  + " is zero");
+    }
+    return combineIndependentFractions(fractions);
 }
 
 double integratedAutocorrelationTime(const at::Tensor& series) {

@@ -64,6 +64,7 @@ from .openmmbg import (
     dihedralAngles,
     histogramKL,
     independentChainsPhiFreeEnergyDifference,
+    independentSetsPhiFreeEnergyDifference,
     integratedAutocorrelationTime,
     kishEffectiveSampleSize,
     klEstimateFromLogWeights,

@@ -98,6 +98,14 @@ def test_metrics():
         openmmbg.independentChainsPhiFreeEnergyDifference([phi])
     with pytest.raises(TypeError):
         openmmbg.independentChainsPhiFreeEnergyDifference([phi, "not an array"])
+    # Two weighted sets with 0.2 and 0.3 of their weight at phi > 0: f = 0.25 from their mean.
+    one_positive = np.array([1.0, -1.0, -1.0, -1.0])
+    weights = [np.log([f, (1 - f) / 3, (1 - f) / 3, (1 - f) / 3]) for f in (0.2, 0.3)]
+    sets = openmmbg.independentSetsPhiFreeEnergyDifference([one_positive, one_positive], weights)
+    assert sets.estimate.value == pytest.approx(math.log(3.0))
+    assert list(sets.perChain) == pytest.approx([math.log(4.0), -math.log(0.3 / 0.7)])
+    with pytest.raises(openmm.OpenMMException, match="one log-weight per sample"):
+        openmmbg.independentSetsPhiFreeEnergyDifference([one_positive, one_positive], [weights[0]])
     angles = rng.uniform(-math.pi, math.pi, (2, 5000))
     histogram = openmmbg.ramachandranHistogram(angles[0], angles[1], bins=8)
     assert histogram.shape == (8, 8) and histogram.sum() == pytest.approx(1.0)

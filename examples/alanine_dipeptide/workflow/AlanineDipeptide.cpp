@@ -885,10 +885,8 @@ Preset presetNamed(const std::string& name) {
     // over chains 0.26 kT for both; bench/metropolis_chains.py, README) at a
     // third of the CPU time: a random-walk move evaluates the flow for one
     // configuration, while independence proposals come in blocks of one
-    // batched call. The long preset keeps one in ten, the setting its
-    // committed run was made with.
-    if (name != "long")
-        p.chain.independenceProbability = 0.9;
+    // batched call.
+    p.chain.independenceProbability = 0.9;
     p.chain.steps = length.chainSteps;
     p.pt.steps = length.ptSteps;
     // Independent chains (the same energy evaluations in all, plus a warm-up

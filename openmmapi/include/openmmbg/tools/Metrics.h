@@ -96,6 +96,18 @@ struct ChainsEstimate {
  */
 ChainsEstimate independentChainsPhiFreeEnergyDifference(const std::vector<at::Tensor>& phi, int blocks = 20);
 
+/**
+ * The same for K >= 2 independent sets of weighted samples (phi[k] rad,
+ * logWeights[k] importance log-weights, non-finite ones weigh 0): each set's
+ * self-normalised fraction of phi > 0 with its delta-method error
+ * (weightedPhiFreeEnergyDifference) takes the place of a chain's. With
+ * heavy-tailed weights the delta method's error of one set is itself noisy;
+ * the spread of independent sets shows it. Throws for fewer than 2 sets, a
+ * set without one weight per sample, or a set whose weights are all 0.
+ */
+ChainsEstimate independentSetsPhiFreeEnergyDifference(const std::vector<at::Tensor>& phi,
+                                                      const std::vector<at::Tensor>& logWeights);
+
 /** The p quantile of Student's t distribution with `dof` >= 1 degrees of freedom, 0.5 <= p < 1. */
 double studentTQuantile(double p, int dof);
 
