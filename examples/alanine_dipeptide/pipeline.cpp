@@ -154,6 +154,7 @@ public:
 
 private:
     static constexpr double HOT = 600.0, COLD = 300.0;  // K
+    static constexpr int FLOW300_SETS = 5;  // independent sets of flow samples at COLD
 
     void timed(const std::string& stage, const std::function<void()>& body) {
         const auto begin = std::chrono::steady_clock::now();
@@ -287,11 +288,12 @@ private:
      * 3a. Flow samples at both temperatures, with importance weights. The
      * Kish ESS of one set moves by a factor of a few from seed to seed
      * (heavy-tailed weights), so five sets at 300 K give its spread; the
-     * estimates at 300 K use all five together.
+     * estimates at 300 K take the mean of the sets' weighted fractions with
+     * the error of their spread (independentSetsPhiFreeEnergyDifference).
      */
     void sampleFlow() {
         flow600 = alanine::sampleFlow(molecule, *model, HOT, preset.flowSamples, 21);
-        const std::vector<Samples> sets = alanine::sampleFlowSets(molecule, *model, COLD, preset.flowSamples, 5);
+        const std::vector<Samples> sets = alanine::sampleFlowSets(molecule, *model, COLD, preset.flowSamples, FLOW300_SETS);
         for (const Samples& set : sets)
             flow300EssSets.push_back(kishEffectiveSampleSize(set.logWeight));
         flow300 = alanine::concatenated(sets);
@@ -418,7 +420,8 @@ private:
             {"flow600", 600.0, weightedPhiFreeEnergyDifference(flow600.phi)},
             {"flow600_reweighted", 600.0, weightedPhiFreeEnergyDifference(flow600.phi, flow600.logWeight)},
             {"flow300", 300.0, weightedPhiFreeEnergyDifference(flow300.phi)},
-            {"flow300_reweighted", 300.0, weightedPhiFreeEnergyDifference(flow300.phi, flow300.logWeight)},
+            {"flow300_reweighted", 300.0,
+             chainsEstimate("phi", "flow300_reweighted", flow300.phi, FLOW300_SETS, flow300.logWeight)},
             {"mcmc300", 300.0, chainsEstimate("phi", "mcmc300", chain.phi, preset.chain.chains)},
             {"pt300", 300.0, chainsEstimate("phi", "pt300", pt.phi, preset.pt.chains)}};
         for (const auto& [name, temperature, estimate] : dF)
@@ -456,13 +459,12 @@ private:
         // How each method's samples are estimated: weighted, or the number of independent chains.
         const std::vector<std::tuple<std::string, const Samples*, bool, int>> methods = {
             {"md300", &md[1], false, 1}, {"mcmc300", &chain, false, preset.chain.chains},
-            {"pt300", &pt, false, preset.pt.chains}, {"flow300_reweighted", &flow300, true, 1}};
+            {"pt300", &pt, false, preset.pt.chains}, {"flow300_reweighted", &flow300, true, FLOW300_SETS}};
         Estimates estimates;
         for (const auto& [name, samples, weighted, chains] : methods) {
             // +1 inside, -1 outside: the estimators take the sign of their coordinate.
             const at::Tensor sign = region.inside(samples->phi, samples->psi).to(at::kDouble) * 2 - 1;
-            const Estimate e = weighted ? weightedPhiFreeEnergyDifference(sign, samples->logWeight)
-                                        : chainsEstimate(region.key, name, sign, chains);
+            const Estimate e = chainsEstimate(region.key, name, sign, chains, weighted ? samples->logWeight : at::Tensor());
             summary.estimate("dF_" + region.key + "_" + name, e.value, e.error);
             estimates.emplace_back(name, COLD, e);
         }
@@ -473,19 +475,26 @@ private:
      * dF from the sign of `coordinate` along a sampler's series: one chain by
      * block averages; `chains` independent chains (equal consecutive parts
      * of the series) from their spread, with each chain's own value and
-     * their agreement added to the summary, and a note where they disagree
-     * beyond their block errors.
+     * their agreement added to the summary (`..._chains`), and a note where
+     * they disagree beyond their block errors. With `logWeights`, the parts
+     * are independent sets of weighted samples instead (`..._sets`; each
+     * set's error by the delta method).
      */
-    Estimate chainsEstimate(const std::string& key, const std::string& name, const at::Tensor& coordinate, int chains) {
+    Estimate chainsEstimate(const std::string& key, const std::string& name, const at::Tensor& coordinate, int chains,
+                            const at::Tensor& logWeights = at::Tensor()) {
+        const bool weighted = logWeights.defined();
         if (chains <= 1)
-            return phiFreeEnergyDifference(coordinate);
-        const ChainsEstimate e = independentChainsPhiFreeEnergyDifference(coordinate.chunk(chains));
-        const std::string prefix = "dF_" + key + "_" + name;
-        summary.list(prefix + "_chains", e.perChain);
-        summary.number(prefix + "_chains_agreement", e.agreement);
+            return weighted ? weightedPhiFreeEnergyDifference(coordinate, logWeights) : phiFreeEnergyDifference(coordinate);
+        const ChainsEstimate e = weighted
+            ? independentSetsPhiFreeEnergyDifference(coordinate.chunk(chains), logWeights.chunk(chains))
+            : independentChainsPhiFreeEnergyDifference(coordinate.chunk(chains));
+        const std::string prefix = "dF_" + key + "_" + name, parts = weighted ? "sets" : "chains";
+        summary.list(prefix + "_" + parts, e.perChain);
+        summary.number(prefix + "_" + parts + "_agreement", e.agreement);
         if (e.agreement < 0.01)
-            std::printf("  note: the %d chains of %s disagree on dF_%s beyond their block errors (p = %.2g);"
-                        " its error comes from their spread\n", chains, name.c_str(), key.c_str(), e.agreement);
+            std::printf("  note: the %d %s of %s disagree on dF_%s beyond their own errors (p = %.2g);"
+                        " its error comes from their spread\n", chains, parts.c_str(), name.c_str(), key.c_str(),
+                        e.agreement);
         return e.estimate;
     }
 

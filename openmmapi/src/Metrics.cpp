@@ -329,9 +329,14 @@ ChainsEstimate independentSetsPhiFreeEnergyDifference(const std::vector<at::Tens
             throw OpenMMException("independentSetsPhiFreeEnergyDifference: set " + std::to_string(k)
                                   + " needs one log-weight per sample");
         fractions.push_back(weightedPositiveFraction(phi[k], logWeights[k]));
-        if (std::isnan(fractions.back().value))
-            throw OpenMMException("independentSetsPhiFreeEnergyDifference: every weight of set " + std::to_string(k)
-                                  + " is zero");
+        if (std::isnan(fractions.back().value)) {
+            // A set without weight estimates nothing, as weightedPhiFreeEnergyDifference says for one set.
+            ChainsEstimate none;
+            none.estimate = {NAN, INFINITY};
+            none.perChain.assign(phi.size(), NAN);
+            none.agreement = NAN;
+            return none;
+        }
     }
     return combineIndependentFractions(fractions);
 }

@@ -182,12 +182,16 @@ TEST(Pipeline, SmokeRunWritesTheResultsAndARerunReusesThem) {
                             "flow300_ess", "flow300_ess_sets", "flow300_ess_median", "rama_kl_pt300_vs_md300", "seconds_training", "md_exchange_acceptance",
                             "dF_alpha_L_mcmc300", "dF_alpha_R_pt300", "dF_C7eq_beta_flow300_reweighted",
                             "\"mcmc_chains\": 2", "\"pt_chains\": 2", "dF_phi_mcmc300_chains_agreement",
-                            "dF_alpha_R_pt300_chains_agreement"})
+                            "dF_alpha_R_pt300_chains_agreement", "dF_phi_flow300_reweighted_sets_agreement",
+                            "dF_alpha_L_flow300_reweighted_sets_agreement"})
         EXPECT_NE(summary.find(key), std::string::npos) << key;
-    // Independent chains: each one's dF, two of them.
+    // Independent chains: each one's dF, two of them; five sets of flow samples at 300 K.
     const size_t chains = summary.find("\"dF_phi_mcmc300_chains\": [");
     ASSERT_NE(chains, std::string::npos) << summary;
     EXPECT_EQ(occurrences(summary.substr(chains, summary.find(']', chains) - chains), ","), 1) << summary;
+    const size_t sets = summary.find("\"dF_phi_flow300_reweighted_sets\": [");
+    ASSERT_NE(sets, std::string::npos) << summary;
+    EXPECT_EQ(occurrences(summary.substr(sets, summary.find(']', sets) - sets), ","), 4) << summary;
     // The flow trains on every rung's first 90%, reweighted to 300 K by MBAR: fewer effective frames than frames.
     const double frames = jsonNumber(summary, "training_frames"), effective = jsonNumber(summary, "training_effective_frames");
     const double rung = 0.9 * (double) (alanine::presetNamed("smoke").mdSteps / alanine::presetNamed("smoke").mdInterval);

@@ -102,8 +102,9 @@ ChainsEstimate independentChainsPhiFreeEnergyDifference(const std::vector<at::Te
  * self-normalised fraction of phi > 0 with its delta-method error
  * (weightedPhiFreeEnergyDifference) takes the place of a chain's. With
  * heavy-tailed weights the delta method's error of one set is itself noisy;
- * the spread of independent sets shows it. Throws for fewer than 2 sets, a
- * set without one weight per sample, or a set whose weights are all 0.
+ * the spread of independent sets shows it. A set whose weights are all 0
+ * makes the value NaN and the error inf. Throws for fewer than 2 sets or a
+ * set without one log-weight per sample.
  */
 ChainsEstimate independentSetsPhiFreeEnergyDifference(const std::vector<at::Tensor>& phi,
                                                       const std::vector<at::Tensor>& logWeights);
