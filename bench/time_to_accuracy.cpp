@@ -1,32 +1,36 @@
-// CPU seconds to dF_phi(300 K) within +-0.1 kT: flow moves against
-// replica-exchange MD on the same temperature range and cores, from one
-// finished default pipeline run (--run DIR: its md<T>.csv rungs, the
-// flow, the chains' series and the stages' CPU seconds).
+// CPU seconds to an error bar on dF_phi(300 K): flow moves against
+// replica-exchange MD on the same temperature range and cores, from finished
+// default pipeline runs: --run DIR for the flow methods (its Metropolis
+// chains, parallel-tempering runs, flow samples, flow, and the CPU seconds
+// of its MD and training, their fixed cost), --md DIR for replica exchange
+// (its md<T>.csv rungs; default: the same run; a longer run of the same
+// seed, e.g. the long preset's, measures replica exchange's error at larger
+// budgets).
 //
 // Every method is estimated from the first fraction f of its samples
 // (--fractions, default 1/8, 1/4, 1/2, 1), each at the CPU seconds that
 // fraction cost, with its error bar:
 //   - replica-exchange MD, every rung pooled by MBAR at 300 K
-//     (ladderFreeEnergyDifferences, block bootstrap): f of every rung's
-//     frames at f times the MD's CPU seconds (the fair baseline: it uses
-//     all the MD the flow is trained on);
-//   - replica-exchange MD, the 300 K rung alone (block averages);
+//     (ladderFreeEnergyDifferences, block bootstrap), and the 300 K rung
+//     alone (block averages): f of every rung's frames at f times the MD's
+//     CPU seconds;
 //   - Metropolis chains and parallel-tempering runs: the first f of each of
 //     the independent chains (error from their spread), at f times the
-//     sampler's seconds, plus the MD and the training as a fixed cost;
+//     sampler's seconds (one core each);
 //   - reweighted flow samples: the first f of each of the five sets (error
 //     from their spread, independentSetsPhiFreeEnergyDifference), at the
-//     seconds the flow takes to draw and weigh them (timed here), plus the
-//     same fixed cost.
-// The CPU seconds to +-0.1 kT are extrapolated from the whole run's error
-// as 1/sqrt(t): fixed cost + t (err / 0.1)^2. How the error fell over the
-// fractions, err ~ t^-b fitted in log-log (b = 1/2 for independent samples),
-// shows how far that holds. The points share their samples (f = 1/2 holds
-// f = 1/4), and each error bar is itself an estimate (of 4 chains for the
-// samplers): the figures are indications of one run, not a distribution
-// over runs.
+//     seconds the flow takes to draw and weigh them (timed here).
+// Printed: every point; for each flow method, its whole run (fixed cost
+// included) against the CPU seconds replica exchange needs for the same
+// error, interpolated in log-log between its points (beyond the last one
+// as t^-1/2); and the CPU seconds to +-target kT extrapolated from each
+// whole run as 1/sqrt(t), with the exponent b of err ~ t^-b fitted over the
+// fractions (1/2 for independent samples), which shows how far that holds.
+// The points share their samples (f = 1/2 holds f = 1/4), and each error
+// bar is itself an estimate (of 4 chains for the samplers): the figures are
+// indications of one run, not a distribution over runs.
 //
-//   build/bench/time_to_accuracy --run DIR [--fractions 0.125,0.25,0.5,1] [--target 0.1]
+//   build/bench/time_to_accuracy --run DIR [--md DIR] [--fractions 0.125,0.25,0.5,1] [--target 0.1]
 
 #include "AlanineDipeptide.h"
 #include "BenchSupport.h"
@@ -54,7 +58,7 @@ struct Point {
     Estimate estimate;
 };
 
-/** A method's points, its fixed cost (CPU s) and what the fit makes of them. */
+/** A method's points and the cost its points do not include (CPU s: for flow methods, the MD and the training). */
 struct Method {
     std::string name;
     double fixedSeconds = 0;
