@@ -15,7 +15,8 @@
 // The other commands read them and write CSV files and summary.json/.txt to
 // DIR; examples/cg_latent/plot_cg_latent.py draws the figures. physics trains
 // from the force field alone (tempered from 1e-10 beta): the 2D double well at
-// its unit temperature against quadrature, then alanine dipeptide at
+// its unit temperature against quadrature (the model at every rise of beta_s
+// in DIR/physics_double_well.csv), then alanine dipeptide at
 // --temperature; its comparison with MD needs reference.dcd. Training sets
 // of size N are the first N frames of train.dcd. rg's credible bands come from
 // a Laplace approximation (docs/cg_latent.md): by default Kronecker-factored
@@ -454,6 +455,41 @@ CGPhysicsCallback physicsPrinter() {
     };
 }
 
+/** The double well's model at one rise of beta_s (traceDoubleWell). */
+struct DoubleWellTraceRow {
+    int64_t step;
+    double betaFraction;
+    double modelRight, exactRight;  // P(x1 > 0); exact NaN below beta_s = 0.05 (beyond the quadrature's range)
+    double latentShare;             // Var[mu_x1(z)] / Var[x1]
+};
+
+/**
+ * How the double well's model follows the tempering: P(x1 > 0) of 20000
+ * samples against the exact value at beta_s, and the share of x1's variance
+ * that comes through z, Var[mu(z)] / (Var[mu(z)] + E[sigma^2(z)]). A model
+ * whose x1 spread comes from the decoder's noise rather than from z is one
+ * Gaussian in x1, which cannot keep two wells apart once the barrier rises.
+ */
+DoubleWellTraceRow traceDoubleWell(const CGLatentModel& model, const DoubleWell& well, const CGPhysicsProgress& p) {
+    at::NoGradGuard noGrad;
+    at::Generator generator = at::detail::createCPUGenerator(5);
+    const int64_t count = 20000;
+    const CGDecoding decoding =
+        model.decode(at::normal(0.0, 1.0, {count, (int64_t) model.getLatentDim()}, generator, at::kDouble));
+    const at::Tensor mean = decoding.mean.select(1, 0), variance = at::exp(decoding.logVariance.select(1, 0));
+    const at::Tensor x1 = mean + at::sqrt(variance) * at::normal(0.0, 1.0, {count}, generator, at::kDouble);
+    const double latentVariance = mean.var().item<double>();
+    DoubleWellTraceRow row;
+    row.step = p.step;
+    row.betaFraction = p.betaFraction;
+    row.modelRight = (x1 > 0).to(at::kDouble).mean().item<double>();
+    row.exactRight = p.betaFraction >= 0.05
+        ? 1.0 / (1.0 + std::exp(well.freeEnergyDifference(well.unitTemperature / p.betaFraction)))
+        : NAN;
+    row.latentShare = latentVariance / (latentVariance + variance.mean().item<double>());
+    return row;
+}
+
 void runPhysicsCommand(const Options& o, const Molecule& molecule) {
     Summary summary;
     OpenMMEnergy::Options energyOptions;
@@ -472,7 +508,34 @@ void runPhysicsCommand(const Options& o, const Molecule& molecule) {
         config.varianceDependsOnLatent = true;
         config.initialStd = 1.0;
         CGLatentModel model = CGLatentModel::create(*system, at::zeros({1, 1, 3}, at::kDouble), config);
-        const CGPhysicsSummary trained = trainCGLatentModelFromEnergy(model, energy, options, physicsPrinter());
+        std::vector<DoubleWellTraceRow> trace;
+        const CGPhysicsCallback printer = physicsPrinter();
+        CGPhysicsOptions wellOptions = options;
+        wellOptions.progressInterval = 0;  // a report at every rise of beta_s
+        const CGPhysicsSummary trained =
+            trainCGLatentModelFromEnergy(model, energy, wellOptions, [&](const CGPhysicsProgress& p) {
+                trace.push_back(traceDoubleWell(model, well, p));
+                if (p.step % options.progressInterval == 0 || p.betaFraction == 1)
+                    printer(p);
+            });
+        std::ostringstream traceCsv;
+        traceCsv << "# double well without data, at every rise of beta_s: P(x1 > 0) of the model and exact, and the "
+                    "share of x1's variance through z\nstep,beta_fraction,p_right_model,p_right_exact,latent_share\n";
+        double lostAt = NAN, shareAtLoss = NAN;  // the first rise with no model sample in the shallow well
+        for (const DoubleWellTraceRow& r : trace) {
+            traceCsv << r.step << "," << r.betaFraction << "," << r.modelRight << "," << r.exactRight << ","
+                     << r.latentShare << "\n";
+            if (std::isnan(lostAt) && r.modelRight == 0) {
+                lostAt = r.betaFraction;
+                shareAtLoss = r.latentShare;
+            }
+        }
+        writeAtomically(path(o, "physics_double_well.csv"), traceCsv.str());
+        // The last rise at which the model still held the shallow well, and how its x1 spread was made there.
+        const DoubleWellTraceRow* held = nullptr;
+        for (const DoubleWellTraceRow& r : trace)
+            if (r.modelRight > 0 && (std::isnan(lostAt) || r.betaFraction < lostAt))
+                held = &r;
         at::Generator generator = at::detail::createCPUGenerator(3);
         at::NoGradGuard noGrad;
         const at::Tensor x = model.sample(100000, generator).select(1, 0);
@@ -494,6 +557,17 @@ void runPhysicsCommand(const Options& o, const Molecule& molecule) {
         summary.number("dw_model_left_well_std", left.numel() > 1 ? left.std().item<double>() : NAN);
         summary.number("dw_exact_left_well_std", exactLeft.std().item<double>());
         summary.number("dw_model_x2_std", x.select(1, 1).std().item<double>());
+        summary.number("dw_right_well_lost_at_beta_fraction", lostAt);
+        summary.number("dw_latent_share_of_x1_variance_when_lost", shareAtLoss);
+        if (held) {
+            summary.number("dw_last_held_beta_fraction", held->betaFraction);
+            summary.number("dw_last_held_p_right_model", held->modelRight);
+            summary.number("dw_last_held_p_right_exact", held->exactRight);
+            summary.number("dw_last_held_latent_share", held->latentShare);
+            std::printf("  double well: at beta_s/beta %.3g the model still had P(right well) %.4f (exact %.4f) with "
+                        "%.2g%% of x1's variance through z; at %.3g it had none\n", held->betaFraction, held->modelRight,
+                        held->exactRight, 100 * held->latentShare, lostAt);
+        }
         std::printf("  double well: beta reached at step %lld (%.0f s); P(right well) %.4f (exact %.4f); x1 mean %.3f, "
                     "std %.3f (exact %.3f, %.3f); left well mean %.3f, std %.3f (exact %.3f, %.3f)\n",
                     (long long) trained.stepsToTarget, trained.seconds, (x1 > 0).to(at::kDouble).mean().item<double>(),
