@@ -4,6 +4,8 @@ import os
 import openmm
 from openmm import app
 
+import openmmbg
+
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "alanine_dipeptide", "data")
 
 
@@ -16,3 +18,8 @@ def loadSystem():
 def loadStructure():
     """The minimized structure (app.PDBFile: topology and positions)."""
     return app.PDBFile(os.path.join(DATA, "alanine_dipeptide.pdb"))
+
+
+def phiAtoms():
+    """The four atoms of phi, found by atom names (openmmbg.backboneDihedrals)."""
+    return openmmbg.backboneDihedrals(openmmbg.readPdb(os.path.join(DATA, "alanine_dipeptide.pdb")))[0]

@@ -21,22 +21,7 @@ import numpy as np
 import openmm
 
 import openmmbg
-from alanine_data import loadStructure, loadSystem
-
-
-def phiAtoms(topology):
-    """Indices of C (ACE), N, CA, C (ALA): the atoms of phi."""
-    def index(residue, name):
-        return next(a.index for a in topology.atoms() if a.residue.name == residue and a.name == name)
-    return [index("ACE", "C"), index("ALA", "N"), index("ALA", "CA"), index("ALA", "C")]
-
-
-def dihedral(positions, atoms):
-    p = [positions[i] for i in atoms]
-    b0, b1, b2 = p[0] - p[1], p[2] - p[1], p[3] - p[2]
-    b1 = b1 / np.linalg.norm(b1)
-    v, w = b0 - b0.dot(b1) * b1, b2 - b2.dot(b1) * b1
-    return np.arctan2(np.cross(b1, v).dot(w), v.dot(w))
+from alanine_data import loadStructure, loadSystem, phiAtoms
 
 
 def chain(system, pdb, atoms, args, independence, seed):
@@ -46,12 +31,13 @@ def chain(system, pdb, atoms, args, independence, seed):
     context.setPositions(pdb.positions)
     integrator.step(args.warm_up)
     begin = time.perf_counter()
-    phi = []
+    frames = []
     for _ in range(args.moves // 10):
         integrator.step(10)
-        phi.append(dihedral(context.getState(getPositions=True).getPositions(asNumpy=True)._value, atoms))
+        frames.append(context.getState(getPositions=True).getPositions(asNumpy=True)._value)
     seconds = time.perf_counter() - begin
-    fraction = float(np.mean(np.array(phi) > 0))
+    phi = openmmbg.dihedralAngles(np.array(frames), atoms)
+    fraction = float(np.mean(phi > 0))
     return -np.log(fraction / (1 - fraction)), seconds
 
 
@@ -66,7 +52,7 @@ def main():
     args = parser.parse_args()
     system = loadSystem()
     pdb = loadStructure()
-    atoms = phiAtoms(pdb.topology)
+    atoms = phiAtoms()
     seeds = [int(s) for s in args.seeds.split(",")]
     baseline = None
     for independence in args.independence:

@@ -521,21 +521,22 @@ void runPhysicsCommand(const Options& o, const Molecule& molecule) {
         std::ostringstream traceCsv;
         traceCsv << "# double well without data, at every rise of beta_s: P(x1 > 0) of the model and exact, and the "
                     "share of x1's variance through z\nstep,beta_fraction,p_right_model,p_right_exact,latent_share\n";
-        double lostAt = NAN, shareAtLoss = NAN;  // the first rise with no model sample in the shallow well
+        // The first rise with no model sample in the shallow well, and the last one before it that held some.
+        double lostAt = NAN, shareAtLoss = NAN;
+        const DoubleWellTraceRow* held = nullptr;
         for (const DoubleWellTraceRow& r : trace) {
             traceCsv << r.step << "," << r.betaFraction << "," << r.modelRight << "," << r.exactRight << ","
                      << r.latentShare << "\n";
-            if (std::isnan(lostAt) && r.modelRight == 0) {
+            if (!std::isnan(lostAt))
+                continue;
+            if (r.modelRight > 0) {
+                held = &r;
+            } else {
                 lostAt = r.betaFraction;
                 shareAtLoss = r.latentShare;
             }
         }
         writeAtomically(path(o, "physics_double_well.csv"), traceCsv.str());
-        // The last rise at which the model still held the shallow well, and how its x1 spread was made there.
-        const DoubleWellTraceRow* held = nullptr;
-        for (const DoubleWellTraceRow& r : trace)
-            if (r.modelRight > 0 && (std::isnan(lostAt) || r.betaFraction < lostAt))
-                held = &r;
         at::Generator generator = at::detail::createCPUGenerator(3);
         at::NoGradGuard noGrad;
         const at::Tensor x = model.sample(100000, generator).select(1, 0);
