@@ -30,6 +30,7 @@ struct CGModelConfig {
     bool varianceDependsOnLatent;
     bool alignFrames;
     double initialStd;
+    double maxStd;
     uint64_t seed;
 };
 
@@ -239,6 +240,10 @@ struct CGPhysicsOptions {
     int64_t temperingInterval;
     double temperingMaxRatio;
     int64_t progressInterval;
+    int importanceSamples;
+    double coveringWeight;
+    int64_t coveringSamples;
+    int coveringImportanceSamples;
     uint64_t seed;
 };
 
@@ -250,6 +255,7 @@ struct CGPhysicsProgress {
     double meanReducedEnergy;
     double klEstimate;
     double fractionNonFinite;
+    double coveringEss;
     double stepsPerSecond;
 };
 

@@ -161,6 +161,73 @@ TEST(CGLatent, ElboOfALinearGaussianModelIsTheMarginalLikelihoodMinusTheKLToTheE
     }
 }
 
+TEST(CGLatent, ImportanceWeightedLogDensityRisesToTheMarginalLikelihood) {
+    auto system = particles(2);
+    const LinearGaussian lg = exampleModel();
+    CGLatentModel model = linearModel(*system, 2);
+    const at::Tensor meanMap = lg.posteriorMeanMap(), variance = lg.posteriorVariance();
+    const at::Tensor bias = -at::matmul(lg.b.unsqueeze(0), meanMap).squeeze(0);
+    at::Generator generator = at::detail::createCPUGenerator(8);
+    const at::Tensor x = at::normal(0.0, 0.5, {3, 6}, generator, at::kDouble);
+    const at::Tensor logMarginal = lg.logMarginal(x);
+    // The exact posterior as encoder: every ratio q(x, z) / r(z|x) is q(x), whatever z.
+    setLinearModel(model, lg, meanMap, bias, at::log(variance));
+    for (int draws : {1, 7})
+        EXPECT_TRUE(at::allclose(estimateCGLogDensity(model, x.reshape({3, 2, 3}), draws, generator), logMarginal,
+                                 0, 1e-10));
+    // Its mean moved by 0.3: log w = log q(x) - KL + a Gaussian term, so one draw
+    // falls short of log q(x) by KL(r || p(z|x)) = sum_j 0.3^2 / (2 v_j) on
+    // average, more draws by less (about Var[w] / (2 K E[w]^2)).
+    const double shift = 0.3;
+    setLinearModel(model, lg, meanMap, bias + shift, at::log(variance));
+    const double kl = (0.5 * shift * shift / variance).sum().item<double>();
+    const int64_t repeats = 4000;
+    const at::Tensor frame = x[0].reshape({1, 2, 3}).expand({repeats, 2, 3}).contiguous();
+    std::vector<double> gaps;
+    for (int draws : {1, 10, 1000}) {
+        const at::Tensor estimates = estimateCGLogDensity(model, frame, draws, generator);
+        const double gap = logMarginal[0].item<double>() - estimates.mean().item<double>();
+        const double error = estimates.std().item<double>() / std::sqrt((double) repeats);
+        if (draws == 1)
+            EXPECT_NEAR(gap, kl, 5 * error) << "one draw: the ELBO";
+        EXPECT_GT(gap, -5 * error) << draws << " draws: a lower bound";
+        gaps.push_back(gap);
+    }
+    EXPECT_GT(gaps[0], 3 * gaps[1]);
+    EXPECT_LT(gaps[2], 0.01 * kl);
+    expectMessage([&] { estimateCGLogDensity(model, frame, 0, generator); }, "draws must be positive");
+}
+
+TEST(CGLatent, DecoderSigmaStaysUnderItsBoundAndTheBoundIsSaved) {
+    auto system = particles(2);
+    CGModelConfig config;
+    config.alignFrames = false;
+    config.varianceDependsOnLatent = true;
+    config.initialStd = 0.1;
+    config.maxStd = 0.2;
+    CGLatentModel model = CGLatentModel::create(*system, at::zeros({1, 2, 3}, at::kDouble), config);
+    // The variance head's bias far up (sigma e^4 times its start unbounded): sigma approaches the bound from below.
+    const at::Tensor bias = model.decoderParameters().back();  // the output layer's: 6 means, 6 log-variances
+    ASSERT_EQ(bias.numel(), 12);
+    setTensor(bias.narrow(0, 6, 6), at::full({6}, 100.0, at::kDouble));
+    at::Generator generator = at::detail::createCPUGenerator(2);
+    const at::Tensor z = 5 * at::normal(0.0, 1.0, {200, 2}, generator, at::kDouble);
+    const at::Tensor sigma = at::exp(0.5 * model.decode(z).logVariance).detach();
+    EXPECT_LE(sigma.max().item<double>(), 0.2);
+    EXPECT_GT(sigma.max().item<double>(), 0.19);
+    std::stringstream file;
+    model.save(file);
+    CGLatentModel loaded = CGLatentModel::load(file, "a test model");
+    EXPECT_EQ(loaded.getConfig().maxStd, 0.2);
+    EXPECT_TRUE(at::equal(loaded.decode(z).logVariance, model.decode(z).logVariance));
+
+    config.maxStd = -1;
+    expectMessage([&] { CGLatentModel::create(*system, at::zeros({1, 2, 3}, at::kDouble), config); }, "maxStd");
+    config.maxStd = 0.2;
+    config.varianceDependsOnLatent = false;
+    expectMessage([&] { CGLatentModel::create(*system, at::zeros({1, 2, 3}, at::kDouble), config); }, "maxStd");
+}
+
 TEST(CGLatent, LaplaceOfALinearGaussianDecoderIsTheExactPosteriorOfItsWeights) {
     // With a linear decoder and known latent values z_n, the output layer's
     // posterior is that of Bayesian linear regression, built here as one
@@ -490,6 +557,16 @@ TEST(CGLatent, TrainingWithoutDataTempersToBetaAndFindsTheDeeperWellOfTheDoubleW
                   "temperingStart");
     expectMessage([&] { trainCGLatentModelFromEnergy(model, energy, [] { CGPhysicsOptions o; o.temperingThreshold = -1; return o; }()); },
                   "threshold");
+    expectMessage([&] { trainCGLatentModelFromEnergy(model, energy, [] { CGPhysicsOptions o; o.importanceSamples = -1; return o; }()); },
+                  "importanceSamples");
+    expectMessage([&] { trainCGLatentModelFromEnergy(model, energy, [] { CGPhysicsOptions o; o.coveringWeight = -1; return o; }()); },
+                  "coveringWeight");
+    expectMessage([&] {
+        CGPhysicsOptions o;
+        o.coveringWeight = 1;
+        o.coveringSamples = 1;
+        trainCGLatentModelFromEnergy(model, energy, o);
+    }, "at least 2 samples");
     auto other = particles(2);
     OpenMMEnergy otherEnergy(*other, 300.0, energyOptions);
     expectMessage([&] { trainCGLatentModelFromEnergy(model, otherEnergy, options); }, "particles");

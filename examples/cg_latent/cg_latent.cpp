@@ -15,8 +15,9 @@
 // The other commands read them and write CSV files and summary.json/.txt to
 // DIR; examples/cg_latent/plot_cg_latent.py draws the figures. physics trains
 // from the force field alone (tempered from 1e-10 beta): the 2D double well at
-// its unit temperature against quadrature (the model at every rise of beta_s
-// in DIR/physics_double_well.csv), then alanine dipeptide at
+// its unit temperature against quadrature, with paper 002's objective and with
+// the mode-covering term (the model at every rise of beta_s in
+// DIR/physics_double_well.csv and physics_double_well_covering.csv), then alanine dipeptide at
 // --temperature; its comparison with MD needs reference.dcd. Training sets
 // of size N are the first N frames of train.dcd. rg's credible bands come from
 // a Laplace approximation (docs/cg_latent.md): by default Kronecker-factored
@@ -449,8 +450,11 @@ void runMapCommand(const Options& o, const Molecule& molecule) {
 /** Prints every tempering rise and the last report of training without data. */
 CGPhysicsCallback physicsPrinter() {
     return [](const CGPhysicsProgress& p) {
-        std::printf("    step %6lld  beta_s/beta %9.3g  bound %10.2f  <u> %12.4g kT  KL %7.3f  %.0f steps/s\n",
+        std::printf("    step %6lld  beta_s/beta %9.3g  bound %10.2f  <u> %12.4g kT  KL %7.3f  %.0f steps/s",
                     (long long) p.step, p.betaFraction, p.bound, p.meanReducedEnergy, p.klEstimate, p.stepsPerSecond);
+        if (p.coveringEss > 0)
+            std::printf("  covering ESS %.3f", p.coveringEss);
+        std::printf("\n");
         std::fflush(stdout);
     };
 }
@@ -490,6 +494,126 @@ DoubleWellTraceRow traceDoubleWell(const CGLatentModel& model, const DoubleWell&
     return row;
 }
 
+/**
+ * Trains the double well of docs/math.md at its unit temperature (beta = 1)
+ * without data and compares it with quadrature: with paper 002's objective
+ * (keys dw_..., trace in physics_double_well.csv) or with the mode-covering
+ * term (keys dw_covering_..., physics_double_well_covering.csv).
+ */
+void trainDoubleWell(const Options& o, const CGPhysicsOptions& base, bool covering, Summary& summary) {
+    const std::string key = covering ? "dw_covering_" : "dw_";
+    std::printf("  double well, without data, %s\n", covering ? "with the mode-covering term" : "paper 002's objective");
+    DoubleWell well;
+    auto system = well.createSystem();
+    OpenMMEnergy::Options energyOptions;
+    energyOptions.numWorkers = 1;
+    OpenMMEnergy energy(*system, well.unitTemperature, energyOptions);
+    CGModelConfig config;
+    config.alignFrames = false;
+    config.varianceDependsOnLatent = true;
+    config.initialStd = 1.0;
+    CGPhysicsOptions options = base;
+    options.progressInterval = 0;  // a report at every rise of beta_s
+    if (covering) {
+        // sigma(z) at most 0.5 nm, below the spread of each coordinate at beta, so the wells have to
+        // come through z (one latent variable per coordinate); slower tempering; the covering term.
+        config.latentDim = 3;
+        config.initialStd = 0.3;
+        config.maxStd = 0.5;
+        options.temperingInterval = 200;
+        options.temperingMaxRatio = 2;
+        options.learningRate = 3e-4;
+        options.importanceSamples = 8;
+        options.coveringWeight = 20;
+        options.stepsAtTarget = 8000;  // the shallow well's weight still converges after 2000 steps at beta
+    }
+    CGLatentModel model = CGLatentModel::create(*system, at::zeros({1, 1, 3}, at::kDouble), config);
+    std::vector<DoubleWellTraceRow> trace;
+    const CGPhysicsCallback printer = physicsPrinter();
+    const CGPhysicsSummary trained = trainCGLatentModelFromEnergy(model, energy, options, [&](const CGPhysicsProgress& p) {
+        trace.push_back(traceDoubleWell(model, well, p));
+        if (p.step % base.progressInterval == 0 || p.betaFraction == 1)
+            printer(p);
+    });
+    std::ostringstream traceCsv;
+    traceCsv << "# double well without data, at every rise of beta_s: P(x1 > 0) of the model and exact, and the "
+                "share of x1's variance through z\nstep,beta_fraction,p_right_model,p_right_exact,latent_share\n";
+    // The first rise with no model sample in the shallow well, and the last one before it that held some.
+    double lostAt = NAN, shareAtLoss = NAN;
+    const DoubleWellTraceRow* held = nullptr;
+    for (const DoubleWellTraceRow& r : trace) {
+        traceCsv << r.step << "," << r.betaFraction << "," << r.modelRight << "," << r.exactRight << ","
+                 << r.latentShare << "\n";
+        if (!std::isnan(lostAt))
+            continue;
+        if (r.modelRight > 0) {
+            held = &r;
+        } else {
+            lostAt = r.betaFraction;
+            shareAtLoss = r.latentShare;
+        }
+    }
+    writeAtomically(path(o, covering ? "physics_double_well_covering.csv" : "physics_double_well.csv"), traceCsv.str());
+    at::Generator generator = at::detail::createCPUGenerator(3);
+    at::NoGradGuard noGrad;
+    const at::Tensor x = model.sample(100000, generator).select(1, 0);
+    const at::Tensor exact = well.sampleExact(1000000, well.unitTemperature, generator).select(1, 0);
+    const at::Tensor x1 = x.select(1, 0), e1 = exact.select(1, 0);
+    const at::Tensor left = x1.masked_select(x1 < 0), exactLeft = e1.masked_select(e1 < 0);
+    const double exactRight = 1.0 / (1.0 + std::exp(well.freeEnergyDifference(well.unitTemperature)));
+    summary.number(key + "reached_beta", trained.reachedTarget);
+    summary.number(key + "steps_to_beta", (double) trained.stepsToTarget);
+    summary.number(key + "seconds", trained.seconds);
+    summary.number(key + "model_p_right_well", (x1 > 0).to(at::kDouble).mean().item<double>());
+    summary.number(key + "exact_p_right_well", exactRight);
+    summary.number(key + "model_x1_mean", x1.mean().item<double>());
+    summary.number(key + "exact_x1_mean", e1.mean().item<double>());
+    summary.number(key + "model_x1_std", x1.std().item<double>());
+    summary.number(key + "exact_x1_std", e1.std().item<double>());
+    summary.number(key + "model_left_well_mean", left.numel() ? left.mean().item<double>() : NAN);
+    summary.number(key + "exact_left_well_mean", exactLeft.mean().item<double>());
+    summary.number(key + "model_left_well_std", left.numel() > 1 ? left.std().item<double>() : NAN);
+    summary.number(key + "exact_left_well_std", exactLeft.std().item<double>());
+    summary.number(key + "model_x2_std", x.select(1, 1).std().item<double>());
+    const at::Tensor right = x1.masked_select(x1 > 0), exactRightSide = e1.masked_select(e1 > 0);
+    if (right.numel() > 1) {
+        summary.number(key + "model_right_well_mean", right.mean().item<double>());
+        summary.number(key + "model_right_well_std", right.std().item<double>());
+    }
+    summary.number(key + "exact_right_well_mean", exactRightSide.mean().item<double>());
+    summary.number(key + "exact_right_well_std", exactRightSide.std().item<double>());
+    if (!std::isnan(lostAt)) {
+        summary.number(key + "right_well_lost_at_beta_fraction", lostAt);
+        summary.number(key + "latent_share_of_x1_variance_when_lost", shareAtLoss);
+    }
+    if (held) {
+        summary.number(key + "last_held_beta_fraction", held->betaFraction);
+        summary.number(key + "last_held_p_right_model", held->modelRight);
+        summary.number(key + "last_held_p_right_exact", held->exactRight);
+        summary.number(key + "last_held_latent_share", held->latentShare);
+        if (!std::isnan(lostAt))
+            std::printf("  double well: at beta_s/beta %.3g the model still had P(right well) %.4f (exact %.4f) "
+                        "with %.2g%% of x1's variance through z; at %.3g it had none\n", held->betaFraction,
+                        held->modelRight, held->exactRight, 100 * held->latentShare, lostAt);
+    }
+    // dF = -ln(P(right) / P(left)) in kT, with the model's sampling error (binomial, 100000 samples).
+    const double modelRight = (x1 > 0).to(at::kDouble).mean().item<double>();
+    const double rightError = std::sqrt(modelRight * (1 - modelRight) / (double) x1.size(0));
+    if (modelRight > 0)
+        summary.estimate(key + "model_free_energy_difference", -std::log(modelRight / (1 - modelRight)),
+                         rightError / (modelRight * (1 - modelRight)));
+    summary.number(key + "exact_free_energy_difference", well.freeEnergyDifference(well.unitTemperature));
+    if (covering)
+        summary.number(key + "buffer_ess_at_beta", trained.last.coveringEss);
+    std::printf("  double well: beta reached at step %lld (%.0f s); P(right well) %.4f (exact %.4f); x1 mean %.3f, "
+                "std %.3f (exact %.3f, %.3f); left well mean %.3f, std %.3f (exact %.3f, %.3f)\n",
+                (long long) trained.stepsToTarget, trained.seconds, (x1 > 0).to(at::kDouble).mean().item<double>(),
+                exactRight, x1.mean().item<double>(), x1.std().item<double>(), e1.mean().item<double>(),
+                e1.std().item<double>(), left.numel() ? left.mean().item<double>() : NAN,
+                left.numel() > 1 ? left.std().item<double>() : NAN, exactLeft.mean().item<double>(),
+                exactLeft.std().item<double>());
+}
+
 void runPhysicsCommand(const Options& o, const Molecule& molecule) {
     Summary summary;
     OpenMMEnergy::Options energyOptions;
@@ -497,86 +621,8 @@ void runPhysicsCommand(const Options& o, const Molecule& molecule) {
     CGPhysicsOptions options;
     options.maxSteps = o.maxSteps;
     options.progressInterval = 2000;
-    {
-        // The 2D double well of docs/math.md at its unit temperature (beta = 1).
-        std::printf("  double well, without data\n");
-        DoubleWell well;
-        auto system = well.createSystem();
-        OpenMMEnergy energy(*system, well.unitTemperature, energyOptions);
-        CGModelConfig config;
-        config.alignFrames = false;
-        config.varianceDependsOnLatent = true;
-        config.initialStd = 1.0;
-        CGLatentModel model = CGLatentModel::create(*system, at::zeros({1, 1, 3}, at::kDouble), config);
-        std::vector<DoubleWellTraceRow> trace;
-        const CGPhysicsCallback printer = physicsPrinter();
-        CGPhysicsOptions wellOptions = options;
-        wellOptions.progressInterval = 0;  // a report at every rise of beta_s
-        const CGPhysicsSummary trained =
-            trainCGLatentModelFromEnergy(model, energy, wellOptions, [&](const CGPhysicsProgress& p) {
-                trace.push_back(traceDoubleWell(model, well, p));
-                if (p.step % options.progressInterval == 0 || p.betaFraction == 1)
-                    printer(p);
-            });
-        std::ostringstream traceCsv;
-        traceCsv << "# double well without data, at every rise of beta_s: P(x1 > 0) of the model and exact, and the "
-                    "share of x1's variance through z\nstep,beta_fraction,p_right_model,p_right_exact,latent_share\n";
-        // The first rise with no model sample in the shallow well, and the last one before it that held some.
-        double lostAt = NAN, shareAtLoss = NAN;
-        const DoubleWellTraceRow* held = nullptr;
-        for (const DoubleWellTraceRow& r : trace) {
-            traceCsv << r.step << "," << r.betaFraction << "," << r.modelRight << "," << r.exactRight << ","
-                     << r.latentShare << "\n";
-            if (!std::isnan(lostAt))
-                continue;
-            if (r.modelRight > 0) {
-                held = &r;
-            } else {
-                lostAt = r.betaFraction;
-                shareAtLoss = r.latentShare;
-            }
-        }
-        writeAtomically(path(o, "physics_double_well.csv"), traceCsv.str());
-        at::Generator generator = at::detail::createCPUGenerator(3);
-        at::NoGradGuard noGrad;
-        const at::Tensor x = model.sample(100000, generator).select(1, 0);
-        const at::Tensor exact = well.sampleExact(1000000, well.unitTemperature, generator).select(1, 0);
-        const at::Tensor x1 = x.select(1, 0), e1 = exact.select(1, 0);
-        const at::Tensor left = x1.masked_select(x1 < 0), exactLeft = e1.masked_select(e1 < 0);
-        const double exactRight = 1.0 / (1.0 + std::exp(well.freeEnergyDifference(well.unitTemperature)));
-        summary.number("dw_reached_beta", trained.reachedTarget);
-        summary.number("dw_steps_to_beta", (double) trained.stepsToTarget);
-        summary.number("dw_seconds", trained.seconds);
-        summary.number("dw_model_p_right_well", (x1 > 0).to(at::kDouble).mean().item<double>());
-        summary.number("dw_exact_p_right_well", exactRight);
-        summary.number("dw_model_x1_mean", x1.mean().item<double>());
-        summary.number("dw_exact_x1_mean", e1.mean().item<double>());
-        summary.number("dw_model_x1_std", x1.std().item<double>());
-        summary.number("dw_exact_x1_std", e1.std().item<double>());
-        summary.number("dw_model_left_well_mean", left.numel() ? left.mean().item<double>() : NAN);
-        summary.number("dw_exact_left_well_mean", exactLeft.mean().item<double>());
-        summary.number("dw_model_left_well_std", left.numel() > 1 ? left.std().item<double>() : NAN);
-        summary.number("dw_exact_left_well_std", exactLeft.std().item<double>());
-        summary.number("dw_model_x2_std", x.select(1, 1).std().item<double>());
-        summary.number("dw_right_well_lost_at_beta_fraction", lostAt);
-        summary.number("dw_latent_share_of_x1_variance_when_lost", shareAtLoss);
-        if (held) {
-            summary.number("dw_last_held_beta_fraction", held->betaFraction);
-            summary.number("dw_last_held_p_right_model", held->modelRight);
-            summary.number("dw_last_held_p_right_exact", held->exactRight);
-            summary.number("dw_last_held_latent_share", held->latentShare);
-            std::printf("  double well: at beta_s/beta %.3g the model still had P(right well) %.4f (exact %.4f) with "
-                        "%.2g%% of x1's variance through z; at %.3g it had none\n", held->betaFraction, held->modelRight,
-                        held->exactRight, 100 * held->latentShare, lostAt);
-        }
-        std::printf("  double well: beta reached at step %lld (%.0f s); P(right well) %.4f (exact %.4f); x1 mean %.3f, "
-                    "std %.3f (exact %.3f, %.3f); left well mean %.3f, std %.3f (exact %.3f, %.3f)\n",
-                    (long long) trained.stepsToTarget, trained.seconds, (x1 > 0).to(at::kDouble).mean().item<double>(),
-                    exactRight, x1.mean().item<double>(), x1.std().item<double>(), e1.mean().item<double>(),
-                    e1.std().item<double>(), left.numel() ? left.mean().item<double>() : NAN,
-                    left.numel() > 1 ? left.std().item<double>() : NAN, exactLeft.mean().item<double>(),
-                    exactLeft.std().item<double>());
-    }
+    trainDoubleWell(o, options, false, summary);
+    trainDoubleWell(o, options, true, summary);
     {
         std::printf("  alanine dipeptide at %.0f K, without data, from the minimized structure\n", o.temperature);
         OpenMMEnergy energy(*molecule.system, o.temperature, energyOptions);

@@ -2,8 +2,8 @@
 
     python3 examples/cg_latent/plot_cg_latent.py DIR    (the --output folder of cg_latent)
 
-Writes DIR/rg_density.png, DIR/ard_encodings.png, DIR/latent_map.png and
-DIR/physics_ramachandran.png for the files present."""
+Writes DIR/rg_density.png, DIR/ard_encodings.png, DIR/latent_map.png,
+DIR/physics_ramachandran.png and DIR/physics_double_well.png for the files present."""
 import os
 import sys
 
@@ -105,12 +105,40 @@ def plotPhysics(directory):
     figure.savefig(os.path.join(directory, "physics_ramachandran.png"), dpi=110)
 
 
+def plotDoubleWell(directory):
+    """P(x1 > 0) of the double well's model at every rise of beta_s, with both objectives, against the exact one."""
+    figure, axis = plt.subplots(figsize=(5.2, 3.8))
+    exact = None
+    for name, label, colour in (("physics_double_well.csv", "paper 002's objective", "tab:blue"),
+                                ("physics_double_well_covering.csv", "with the mode-covering term", "tab:red")):
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            continue
+        trace = read(path)
+        # Rows at beta: the first one reached and the last (end of training); a zero is drawn at the bottom.
+        axis.plot(trace["beta_fraction"], np.maximum(trace["p_right_model"], 1e-5), "o-", ms=3, color=colour,
+                  label=label)
+        exact = trace
+    if exact is not None:
+        known = np.isfinite(exact["p_right_exact"])
+        axis.plot(exact["beta_fraction"][known], exact["p_right_exact"][known], "k--", label="exact (quadrature)")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlim(0.02, 1.1)
+    axis.set_ylim(1e-5, 1)
+    axis.set_xlabel("beta_s / beta")
+    axis.set_ylabel("P(x1 > 0): the shallow well")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(os.path.join(directory, "physics_double_well.png"), dpi=110)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     directory = sys.argv[1]
     for name, plot in (("rg_density.csv", plotRg), ("ard_encodings.csv", plotArd), ("latent_grid.csv", plotMap),
-                       ("physics_samples.csv", plotPhysics)):
+                       ("physics_samples.csv", plotPhysics), ("physics_double_well.csv", plotDoubleWell)):
         if os.path.exists(os.path.join(directory, name)):
             plot(directory)
 

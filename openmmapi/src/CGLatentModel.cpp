@@ -76,6 +76,11 @@ void checkConfig(const CGModelConfig& config) {
                 throw OpenMMException("CGLatentModel: hidden layer widths must be positive");
     if (!(config.initialStd > 0) || !std::isfinite(config.initialStd))
         throw OpenMMException("CGLatentModel: initialStd must be positive (nm)");
+    if (!(config.maxStd >= 0) || !std::isfinite(config.maxStd))
+        throw OpenMMException("CGLatentModel: maxStd must be non-negative (nm; 0: no bound)");
+    if (config.maxStd > 0 && !config.varianceDependsOnLatent)
+        throw OpenMMException("CGLatentModel: maxStd bounds the z-dependent sigma of an embedded-physics model "
+                              "(varianceDependsOnLatent)");
 }
 
 at::Tensor intTensor(const std::vector<int>& values) {
@@ -219,10 +224,17 @@ CGDecoding CGLatentModel::decode(const at::Tensor& latent) const {
     // The z-dependent log-variance stays within LOG_VARIANCE_RANGE of its start
     // (sigma within a factor e^4): an unbounded head lets training without data
     // blow sigma up while beta_s is tiny, until x overflows.
-    decoding.logVariance =
-        impl->config.varianceDependsOnLatent
-            ? impl->logVarianceOffset.reshape({1, n}) + LOG_VARIANCE_RANGE * at::tanh(out.narrow(1, n, n) / LOG_VARIANCE_RANGE)
-            : impl->logVariance.reshape({1, n}).expand({latent.size(0), n});
+    if (!impl->config.varianceDependsOnLatent) {
+        decoding.logVariance = impl->logVariance.reshape({1, n}).expand({latent.size(0), n});
+        return decoding;
+    }
+    decoding.logVariance = impl->logVarianceOffset.reshape({1, n}) +
+                           LOG_VARIANCE_RANGE * at::tanh(out.narrow(1, n, n) / LOG_VARIANCE_RANGE);
+    if (impl->config.maxStd > 0) {
+        // A smooth minimum with log maxStd^2, so that gradients still reach sigma near the bound.
+        const double top = 2 * std::log(impl->config.maxStd);
+        decoding.logVariance = top - at::softplus(top - decoding.logVariance);
+    }
     return decoding;
 }
 
@@ -306,6 +318,7 @@ void CGLatentModel::save(std::ostream& stream) const {
     state["config.flags"] = at::tensor({(int64_t) c.varianceDependsOnLatent, (int64_t) c.alignFrames,
                                         (int64_t) c.seed}, at::kLong);
     state["config.initial_std"] = at::tensor({c.initialStd}, at::kDouble);
+    state["config.max_std"] = at::tensor({c.maxStd}, at::kDouble);
     state["reference"] = impl->reference;
     state["input_scale"] = impl->inputScale;
     state["log_variance_offset"] = impl->logVarianceOffset;
@@ -357,6 +370,8 @@ CGLatentModel CGLatentModel::load(std::istream& stream, const std::string& descr
         c.alignFrames = flags[1].item<int64_t>() != 0;
         c.seed = (uint64_t) flags[2].item<int64_t>();
         c.initialStd = state["config.initial_std"].item<double>();
+        // Files written before the bound existed have none.
+        c.maxStd = state.count("config.max_std") ? state["config.max_std"].item<double>() : 0.0;
         checkConfig(c);
         impl->fingerprint = loadFingerprint(state, "fingerprint.");
         impl->masses = at::tensor(impl->fingerprint.masses, at::kDouble);

@@ -417,6 +417,119 @@ at::Tensor CGLaplacePosterior::sampleLinearized(const std::vector<at::Tensor>& o
         .reshape({count, model.getNumParticles(), 3});
 }
 
+namespace {
+
+/**
+ * log[q(x|z_k) q(z_k) / r(z_k|x)] [B, K] for `draws` reparameterised latent
+ * draws z_k ~ r(z|x): each ratio is an unbiased estimate of q(x), so the log
+ * of their mean is a lower bound of log q(x) on average (docs/cg_latent.md).
+ */
+at::Tensor importanceLogRatios(const CGLatentModel& model, const at::Tensor& x, const CGEncoding& encoding,
+                               int draws, at::Generator& generator) {
+    const int64_t b = x.size(0), n = x.size(1), d = encoding.mean.size(1);
+    const at::Tensor latent = drawLatent(encoding, draws, generator);  // [B, K, d]
+    const at::Tensor logEncoder = logNormalDiagonal(latent - encoding.mean.unsqueeze(1),
+                                                    encoding.logVariance.unsqueeze(1), 2);
+    const CGDecoding decoding = model.decode(latent.reshape({b * draws, d}));
+    const at::Tensor logDecoder = logNormalDiagonal(x.unsqueeze(1) - decoding.mean.reshape({b, draws, n}),
+                                                    decoding.logVariance.reshape({b, draws, n}), 2);
+    const at::Tensor logPrior = -0.5 * (latent * latent + LOG_2PI).sum(2);
+    return logDecoder + logPrior - logEncoder;
+}
+
+/**
+ * An upper bound of log q_theta(x) [B] for x drawn from q_theta(x|z0), z0 ~ q(z).
+ * `drawnTerm` is log q(x|z0) + log q(z0) - log r(z0|x), whose mean over the
+ * posterior of z0 exceeds log q(x) by KL(q(z|x) || r(z|x)). With K =
+ * `extraDraws` latent draws z_k ~ r(z|x) besides z0, the log of the mean of
+ * the K + 1 ratios q(x, z_k) / r(z_k|x) is a bound that tightens towards
+ * log q(x) as K grows (Sobolev and Vetrov 2019); K = 0 is paper 002's bound.
+ */
+at::Tensor modelLogDensityBound(const CGLatentModel& model, const at::Tensor& x, const at::Tensor& drawnTerm,
+                                const CGEncoding& encoding, int extraDraws, at::Generator& generator) {
+    if (extraDraws == 0)
+        return drawnTerm;
+    const at::Tensor ratios = importanceLogRatios(model, x, encoding, extraDraws, generator);
+    return at::logsumexp(at::cat({drawnTerm.unsqueeze(1), ratios}, 1), 1) - std::log((double) (extraDraws + 1));
+}
+
+/** The importance-weighted lower bound of log q(x) [B] for x [B, 3N] (Burda et al. 2016). */
+at::Tensor importanceWeightedLowerBound(const CGLatentModel& model, const at::Tensor& x, int draws,
+                                        at::Generator& generator) {
+    return at::logsumexp(importanceLogRatios(model, x, model.encodeCoordinates(x), draws, generator), 1) -
+           std::log((double) draws);
+}
+
+/** Draws of the model, x = mu(z) + sigma(z) eps with z ~ N(0, I), with an upper bound of log q(x). */
+struct ModelDraws {
+    at::Tensor coordinates;  // [B, 3N] nm
+    at::Tensor logDensity;   // [B] modelLogDensityBound
+};
+
+ModelDraws drawWithDensityBound(const CGLatentModel& model, int64_t count, int extraDraws, at::Generator& generator) {
+    const int64_t d = model.getLatentDim(), n = 3 * (int64_t) model.getNumParticles();
+    const at::Tensor z = at::normal(0.0, 1.0, {count, d}, generator, at::kDouble);
+    const at::Tensor eps = at::normal(0.0, 1.0, {count, n}, generator, at::kDouble);
+    const CGDecoding decoding = model.decode(z);
+    const at::Tensor x = decoding.mean + at::exp(0.5 * decoding.logVariance) * eps;
+    const at::Tensor logDecoder = -0.5 * (LOG_2PI + decoding.logVariance + eps * eps).sum(1);
+    const at::Tensor logPrior = -0.5 * (z * z + LOG_2PI).sum(1);
+    const CGEncoding encoding = model.encodeCoordinates(x);
+    const at::Tensor logEncoder = logNormalDiagonal(z - encoding.mean, encoding.logVariance, 1);
+    return {x, modelLogDensityBound(model, x, logDecoder + logPrior - logEncoder, encoding, extraDraws, generator)};
+}
+
+/**
+ * The model's own samples with their reduced energies u and bounds of log q(x),
+ * for the mode-covering term: resampled in proportion to exp(-beta_s u) / q(x),
+ * they stand for the tempered target, so maximum likelihood on them pulls the
+ * model towards every well its samples reached, in proportion to the well's
+ * weight at beta_s (after TA-BG's annealing, Schopmans and Friederich 2024).
+ */
+class CoveringBuffer {
+public:
+    void refill(const CGLatentModel& model, const OpenMMEnergy& energy, int64_t count, int draws,
+                at::Generator& generator) {
+        at::NoGradGuard noGrad;
+        const ModelDraws drawn = drawWithDensityBound(model, count, draws, generator);
+        const at::Tensor u = energy.reducedEnergy(drawn.coordinates.reshape({count, -1, 3}));
+        const at::Tensor x = drawn.coordinates, logDensity = drawn.logDensity;
+        const at::Tensor kept = (at::isfinite(u) & at::isfinite(logDensity)).nonzero().reshape({-1});
+        coordinates = x.index_select(0, kept);
+        reducedEnergy = u.index_select(0, kept);
+        logModelDensity = logDensity.index_select(0, kept);
+    }
+
+    /** log-weights of the buffer's samples at beta_s = fraction * beta. */
+    at::Tensor logWeights(double fraction) const { return -fraction * reducedEnergy - logModelDensity; }
+
+    /** `count` samples [count, 3N] drawn with replacement in proportion to their weights at beta_s. */
+    at::Tensor resample(double fraction, int64_t count, at::Generator& generator) const {
+        if (coordinates.size(0) < 2)
+            throw OpenMMException("trainCGLatentModelFromEnergy: fewer than 2 of the covering buffer's samples "
+                                  "have a finite energy");
+        const at::Tensor picked = at::multinomial(at::softmax(logWeights(fraction), 0), count, true, generator);
+        return coordinates.index_select(0, picked);
+    }
+
+    bool empty() const { return !coordinates.defined(); }
+
+private:
+    at::Tensor coordinates;      // [M, 3N] nm
+    at::Tensor reducedEnergy;    // [M] u at the energy's temperature
+    at::Tensor logModelDensity;  // [M] upper bound of log q(x)
+};
+
+} // namespace
+
+at::Tensor estimateCGLogDensity(const CGLatentModel& model, const at::Tensor& frames, int draws,
+                                at::Generator& generator) {
+    if (draws < 1)
+        throw OpenMMException("estimateCGLogDensity: draws must be positive, got " + std::to_string(draws));
+    at::NoGradGuard noGrad;
+    return importanceWeightedLowerBound(model, model.align(frames).reshape({frames.size(0), -1}), draws, generator);
+}
+
 CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMMEnergy& energy,
                                               const CGPhysicsOptions& options, const CGPhysicsCallback& progress) {
     const std::string where = "trainCGLatentModelFromEnergy";
@@ -436,7 +549,13 @@ CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMM
                               std::to_string(options.temperingThreshold));
     if (!(options.temperingMaxRatio > 1) || !std::isfinite(options.temperingMaxRatio))
         throw OpenMMException(where + ": temperingMaxRatio must be above 1");
-    const int64_t b = options.batchSize, d = model.getLatentDim(), n = 3 * (int64_t) model.getNumParticles();
+    if (options.importanceSamples < 0 || options.coveringImportanceSamples < 0)
+        throw OpenMMException(where + ": importanceSamples and coveringImportanceSamples must be non-negative");
+    if (!(options.coveringWeight >= 0) || !std::isfinite(options.coveringWeight))
+        throw OpenMMException(where + ": coveringWeight must be non-negative (0: no covering term)");
+    if (options.coveringWeight > 0 && options.coveringSamples < 2)
+        throw OpenMMException(where + ": the covering buffer needs at least 2 samples");
+    const int64_t b = options.batchSize;
     at::Generator generator = at::detail::createCPUGenerator(options.seed);
     std::vector<at::Tensor> parameters = model.encoderParameters();
     for (const at::Tensor& p : model.decoderParameters())
@@ -445,18 +564,12 @@ CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMM
     CGPhysicsSummary summary;
     double fraction = options.temperingStart;
     int64_t atTarget = 0;
+    CoveringBuffer buffer;
     const auto start = std::chrono::steady_clock::now();
     for (int64_t step = 1; step <= options.maxSteps; step++) {
-        const at::Tensor z = at::normal(0.0, 1.0, {b, d}, generator, at::kDouble);
-        const at::Tensor eps = at::normal(0.0, 1.0, {b, n}, generator, at::kDouble);
-        const CGDecoding decoding = model.decode(z);
-        const at::Tensor x = decoding.mean + at::exp(0.5 * decoding.logVariance) * eps;
-        const at::Tensor u = energy.reducedEnergy(x.reshape({b, -1, 3}));
-        const at::Tensor logDecoder = -0.5 * (LOG_2PI + decoding.logVariance + eps * eps).sum(1);
-        const at::Tensor logPrior = -0.5 * (z * z + LOG_2PI).sum(1);
-        const CGEncoding encoding = model.encodeCoordinates(x);
-        const at::Tensor logEncoder = logNormalDiagonal(z - encoding.mean, encoding.logVariance, 1);
-        const at::Tensor rest = logEncoder - logDecoder - logPrior;
+        const ModelDraws drawn = drawWithDensityBound(model, b, options.importanceSamples, generator);
+        const at::Tensor u = energy.reducedEnergy(drawn.coordinates.reshape({b, -1, 3}));
+        const at::Tensor rest = -drawn.logDensity;
         const at::Tensor finite = at::isfinite(u) & at::isfinite(rest);
         const int64_t kept = finite.sum().item<int64_t>();
         if (kept < 2)
@@ -465,7 +578,17 @@ CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMM
                                   "OpenMMEnergy::Options, or start closer to a valid structure)");
         const at::Tensor index = finite.nonzero().reshape({-1});
         const at::Tensor logWeight = -fraction * u.index_select(0, index) + rest.index_select(0, index);
-        const at::Tensor loss = -logWeight.mean();
+        at::Tensor loss = -logWeight.mean();
+        if (options.coveringWeight > 0) {
+            // The buffer is redrawn from the model every temperingInterval steps (at every rise, and at beta).
+            if ((step - 1) % options.temperingInterval == 0)
+                buffer.refill(model, energy, options.coveringSamples, options.coveringImportanceSamples, generator);
+            // Maximum likelihood on samples that stand for the target at beta_s.
+            const at::Tensor resampled = buffer.resample(fraction, b, generator);
+            loss = loss - options.coveringWeight *
+                              importanceWeightedLowerBound(model, resampled, std::max(options.importanceSamples, 1),
+                                                           generator).mean();
+        }
         optimizer.zero_grad();
         loss.backward();
         if (options.gradientClip > 0 && !std::isfinite(clipGradientNorm(parameters, options.gradientClip)))
@@ -499,6 +622,7 @@ CGPhysicsSummary trainCGLatentModelFromEnergy(CGLatentModel& model, const OpenMM
         report.meanReducedEnergy = u.index_select(0, index).mean().item<double>();
         report.klEstimate = klEstimateFromLogWeights(logWeight.detach());
         report.fractionNonFinite = 1.0 - (double) kept / (double) b;
+        report.coveringEss = buffer.empty() ? 0.0 : kishEffectiveSampleSize(buffer.logWeights(fraction), 0.0);
         report.stepsPerSecond =
             (double) step / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (progress)

@@ -145,3 +145,24 @@ def test_training_without_data_reports_its_tempering():
     assert all(np.isfinite(r.bound) and 0 <= r.fractionNonFinite <= 1 for r in reports)
     with pytest.raises(openmm.OpenMMException, match="temperingStart"):
         openmmbg.trainCGLatentModelFromEnergy(model, energy, openmmbg.CGPhysicsOptions(temperingStart=2.0))
+
+
+def test_training_without_data_with_the_covering_term_reports_its_buffer():
+    well = openmmbg.DoubleWell()
+    system = well.createSystem()
+    energy = openmmbg.OpenMMEnergy(system, 300 * openmm.unit.kelvin, openmmbg.OpenMMEnergy.Options(numWorkers=1))
+    config = openmmbg.CGModelConfig(decoderWidths=[16], encoderWidths=[16], alignFrames=False, latentDim=3,
+                                    varianceDependsOnLatent=True, initialStd=0.3, maxStd=0.5)
+    model = openmmbg.CGLatentModel.create(system, np.zeros((1, 1, 3)), config)
+    assert model.getConfig().maxStd == 0.5
+    reports = []
+    options = openmmbg.CGPhysicsOptions(maxSteps=60, batchSize=32, temperingInterval=20, progressInterval=20,
+                                        importanceSamples=4, coveringWeight=1.0, coveringSamples=500,
+                                        coveringImportanceSamples=4)
+    openmmbg.trainCGLatentModelFromEnergy(model, energy, options, reports.append)
+    assert len(reports) == 3
+    assert all(0 < r.coveringEss <= 1 and np.isfinite(r.bound) for r in reports)
+    with pytest.raises(openmm.OpenMMException, match="coveringWeight"):
+        openmmbg.trainCGLatentModelFromEnergy(model, energy, openmmbg.CGPhysicsOptions(coveringWeight=-1.0))
+    with pytest.raises(openmm.OpenMMException, match="maxStd"):
+        openmmbg.CGLatentModel.create(system, np.zeros((1, 1, 3)), openmmbg.CGModelConfig(maxStd=0.5))

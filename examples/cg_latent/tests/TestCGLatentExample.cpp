@@ -50,12 +50,12 @@ TEST(CGLatentExample, EveryCommandRunsOnAShortTrajectory) {
 
     const std::string json = fileContents(dir + "/summary.json");
     for (const char* key : {"md_temperature_K", "N4_rg_band_coverage", "N8_final_elbo", "ard_knn_accuracy",
-                            "no_ard_knn_accuracy", "map_r2_phi", "dw_model_x1_mean", "adp_physics_mean_reduced_energy",
+                            "no_ard_knn_accuracy", "map_r2_phi", "dw_model_x1_mean", "dw_covering_model_p_right_well", "adp_physics_mean_reduced_energy",
                             "adp_md_mean_reduced_energy", "dw_last_held_latent_share"})
         EXPECT_TRUE(std::isfinite(jsonNumber(json, key))) << key << " in " << json;
     for (const char* file : {"rg_density.csv", "ard_encodings.csv", "latent_grid.csv", "latent_encodings.csv",
                              "model_N4.bgcg", "model_N8.bgcg", "physics_samples.csv", "model_physics.bgcg",
-                             "physics_double_well.csv"})
+                             "physics_double_well.csv", "physics_double_well_covering.csv"})
         EXPECT_FALSE(fileContents(dir + "/" + file).empty()) << file;
     // 40 bins per size, a header and a comment.
     const std::string csv = fileContents(dir + "/rg_density.csv");

@@ -31,6 +31,12 @@ struct CGModelConfig {
      */
     bool alignFrames = true;
     double initialStd = 0.05;  // nm: decoder sigma before training (the frames' spread if there are several)
+    /**
+     * nm; 0: none. Embedded-physics models only: an upper bound on the decoder's
+     * sigma(z), so that spread beyond it has to come through z (docs/cg_latent.md,
+     * "Training without data").
+     */
+    double maxStd = 0;
     uint64_t seed = 1;
 };
 

@@ -242,6 +242,17 @@ private:
     explicit CGLaplacePosterior(const CGLatentModel& model) : model(model) {}
 };
 
+/**
+ * The importance-weighted lower bound of log q_theta(x) [B] (nm^-3N, of
+ * aligned configurations as in CGLatentModel) for frames [B, N, 3] nm: the
+ * log of the mean of q(x|z_k) q(z_k) / r(z_k|x) over `draws` latent draws
+ * z_k ~ r(z|x) (Burda et al. 2016). Its expectation rises towards log q(x) as
+ * draws grow, and equals it for every draw when r(z|x) is the exact posterior;
+ * it is an estimate, not the exact density a Metropolis test needs.
+ */
+at::Tensor estimateCGLogDensity(const CGLatentModel& model, const at::Tensor& frames, int draws,
+                                at::Generator& generator);
+
 /** How trainCGLatentModelFromEnergy() trains (docs/cg_latent.md, "Training without data"). */
 struct CGPhysicsOptions {
     int64_t maxSteps = 20000;         // at most this many steps in all
@@ -260,6 +271,22 @@ struct CGPhysicsOptions {
     int64_t temperingInterval = 50;   // steps between rises
     double temperingMaxRatio = 10.0;  // largest factor of one rise
     int64_t progressInterval = 0;     // steps between reports; 0: every tempering rise
+    /**
+     * K latent draws from the encoder per sample besides the one that made it:
+     * log q(x) is bounded by the log-mean of K + 1 importance ratios, tighter as K
+     * grows (docs/cg_latent.md); 0: paper 002's bound. They cost decoder
+     * evaluations, not energies.
+     */
+    int importanceSamples = 0;
+    /**
+     * Weight of the mode-covering term (docs/cg_latent.md): maximum likelihood
+     * (importance-weighted bound, importanceSamples draws, at least 1) on
+     * the model's own samples resampled to the target at beta_s. 0: off, the
+     * paper's objective alone, which keeps no well of small weight.
+     */
+    double coveringWeight = 0;
+    int64_t coveringSamples = 20000;     // model samples in the buffer, redrawn every temperingInterval steps
+    int coveringImportanceSamples = 32;  // draws K of the buffer's bound of log q(x)
     uint64_t seed = 1;
 };
 
@@ -271,6 +298,7 @@ struct CGPhysicsProgress {
     double meanReducedEnergy = 0;     // mean u = U / kT at the energy's temperature over finite samples
     double klEstimate = 0;            // of the samples against the target at beta_s, from their log-weights
     double fractionNonFinite = 0;     // samples whose energy was not finite (left out)
+    double coveringEss = 0;           // Kish ESS / M of the covering buffer at beta_s (0 without one)
     double stepsPerSecond = 0;
 };
 
