@@ -96,6 +96,11 @@ public:
         return Py_BuildValue("(NNN)", bgpy::toNumpy(t.elbo.detach()), bgpy::toNumpy(t.kl.detach()),
                              bgpy::toNumpy(t.expectedLogLikelihood.detach()));
     }
+    /** Per-frame importance-weighted lower bound of log q(x) with `draws` z draws (estimateCGLogDensity). */
+    at::Tensor logDensityEstimate(const at::Tensor& frames, int draws = 64, uint64_t seed = 1) const {
+        at::Generator generator = bgpy::generatorFromSeed(seed);
+        return OpenMMBG::estimateCGLogDensity(*$self, frames, draws, generator).detach();
+    }
 }
 
 /** The ARD prior's Gamma(shape, rate) hyperprior on each weight's precision. */

@@ -43,6 +43,10 @@ def test_training_raises_the_elbo_and_reports_progress():
     assert elbo.mean() > before + 5.0
     assert summary.steps == 600 and abs(summary.finalElbo - elbo.mean()) < 1.0
     assert summary.outputWeightPrecision.shape == (16, 9)
+    # The importance-weighted bound of log q(x): one draw is an ELBO draw; many lie above the ELBO, on average.
+    logDensity = model.logDensityEstimate(frames[:20], draws=256, seed=2)
+    assert logDensity.shape == (20,) and np.isfinite(logDensity).all()
+    assert logDensity.mean() > model.evidenceLowerBound(frames[:20], 256, 2)[0].mean()
     # Encodings and decodings are (mean, logVariance) pairs.
     mean, logVariance = model.encode(frames)
     assert mean.shape == (200, 2) and logVariance.shape == (200, 2)
