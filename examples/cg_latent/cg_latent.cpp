@@ -7,7 +7,9 @@
 //                    [--predictive linearized|network]
 //   cg_latent ard    [--output DIR] [--size 50] [--steps 20000]
 //   cg_latent map    [--output DIR] [--model 500]  (after rg: its model of that N)
-//   cg_latent physics [--output DIR] [--max-steps 80000]  (no data: double well, then alanine dipeptide)
+//   cg_latent physics [--output DIR] [--max-steps 80000] [--adp-covering 0]
+//                    (no data: double well, then alanine dipeptide; --adp-covering WEIGHT adds the
+//                    mode-covering term there too: 8 importance draws, 5000 stored samples)
 //
 // md runs Langevin MD (Reference platform, 1 fs, friction 1/ps) from the
 // minimized structure: a training run with one frame per 10 ps (DIR/train.dcd)
@@ -62,6 +64,7 @@ struct Options {
     int size = 50;
     int mapModel = 500;  // N of the rg model the latent map is drawn for
     int64_t maxSteps = 80000;  // physics: at most this many steps per system
+    double adpCovering = 0;    // physics: weight of the mode-covering term for alanine dipeptide (0: off)
     std::string curvature = "kronecker";  // rg: the Laplace approximation's curvature (runRgCommand)
     bool evidencePrior = false;           // rg, kronecker: each layer's prior precision fitted to the evidence
     double priorPrecision = 1.0;          // rg, kronecker: otherwise this one (1/nm^2) for every layer
@@ -99,6 +102,11 @@ Options parse(int argc, char** argv) {
         else if (option == "--model") o.mapModel = std::stoi(value());
         else if (option == "--per-draw") o.perDraw = std::stoll(value());
         else if (option == "--max-steps") o.maxSteps = std::stoll(value());
+        else if (option == "--adp-covering") {
+            o.adpCovering = std::stod(value());
+            if (!(o.adpCovering >= 0))
+                throw UsageError("--adp-covering must be a non-negative weight");
+        }
         else if (option == "--curvature") o.curvature = value();
         else if (option == "--predictive") {
             const std::string predictive = value();
@@ -632,6 +640,11 @@ void runPhysicsCommand(const Options& o, const Molecule& molecule) {
         at::Tensor start = positionsToTensor(molecule.structure.positions);
         CGLatentModel model = CGLatentModel::create(*molecule.system, start, config);
         options.batchSize = 128;
+        if (o.adpCovering > 0) {
+            options.coveringWeight = o.adpCovering;
+            options.importanceSamples = 8;
+            options.coveringSamples = 5000;
+        }
         options.stepsAtTarget = 2000;
         const double cpu = processCpuSeconds();
         const CGPhysicsSummary trained = trainCGLatentModelFromEnergy(model, energy, options, physicsPrinter());
