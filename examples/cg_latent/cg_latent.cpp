@@ -508,13 +508,12 @@ DoubleWellTraceRow traceDoubleWell(const CGLatentModel& model, const DoubleWell&
  * (keys dw_..., trace in physics_double_well.csv) or with the mode-covering
  * term (keys dw_covering_..., physics_double_well_covering.csv).
  */
-void trainDoubleWell(const Options& o, const CGPhysicsOptions& base, bool covering, Summary& summary) {
+void trainDoubleWell(const Options& o, const OpenMMEnergy::Options& energyOptions, const CGPhysicsOptions& base,
+                     bool covering, Summary& summary) {
     const std::string key = covering ? "dw_covering_" : "dw_";
     std::printf("  double well, without data, %s\n", covering ? "with the mode-covering term" : "paper 002's objective");
     DoubleWell well;
     auto system = well.createSystem();
-    OpenMMEnergy::Options energyOptions;
-    energyOptions.numWorkers = 1;
     OpenMMEnergy energy(*system, well.unitTemperature, energyOptions);
     CGModelConfig config;
     config.alignFrames = false;
@@ -569,18 +568,21 @@ void trainDoubleWell(const Options& o, const CGPhysicsOptions& base, bool coveri
     const at::Tensor x1 = x.select(1, 0), e1 = exact.select(1, 0);
     const at::Tensor left = x1.masked_select(x1 < 0), exactLeft = e1.masked_select(e1 < 0);
     const double exactRight = 1.0 / (1.0 + std::exp(well.freeEnergyDifference(well.unitTemperature)));
+    const double modelRight = (x1 > 0).to(at::kDouble).mean().item<double>();
+    const double leftMean = left.numel() ? left.mean().item<double>() : NAN;
+    const double leftStd = left.numel() > 1 ? left.std().item<double>() : NAN;
     summary.number(key + "reached_beta", trained.reachedTarget);
     summary.number(key + "steps_to_beta", (double) trained.stepsToTarget);
     summary.number(key + "seconds", trained.seconds);
-    summary.number(key + "model_p_right_well", (x1 > 0).to(at::kDouble).mean().item<double>());
+    summary.number(key + "model_p_right_well", modelRight);
     summary.number(key + "exact_p_right_well", exactRight);
     summary.number(key + "model_x1_mean", x1.mean().item<double>());
     summary.number(key + "exact_x1_mean", e1.mean().item<double>());
     summary.number(key + "model_x1_std", x1.std().item<double>());
     summary.number(key + "exact_x1_std", e1.std().item<double>());
-    summary.number(key + "model_left_well_mean", left.numel() ? left.mean().item<double>() : NAN);
+    summary.number(key + "model_left_well_mean", leftMean);
     summary.number(key + "exact_left_well_mean", exactLeft.mean().item<double>());
-    summary.number(key + "model_left_well_std", left.numel() > 1 ? left.std().item<double>() : NAN);
+    summary.number(key + "model_left_well_std", leftStd);
     summary.number(key + "exact_left_well_std", exactLeft.std().item<double>());
     summary.number(key + "model_x2_std", x.select(1, 1).std().item<double>());
     const at::Tensor right = x1.masked_select(x1 > 0), exactRightSide = e1.masked_select(e1 > 0);
@@ -605,7 +607,6 @@ void trainDoubleWell(const Options& o, const CGPhysicsOptions& base, bool coveri
                         held->modelRight, held->exactRight, 100 * held->latentShare, lostAt);
     }
     // dF = -ln(P(right) / P(left)) in kT, with the model's sampling error (binomial, 100000 samples).
-    const double modelRight = (x1 > 0).to(at::kDouble).mean().item<double>();
     const double rightError = std::sqrt(modelRight * (1 - modelRight) / (double) x1.size(0));
     if (modelRight > 0)
         summary.estimate(key + "model_free_energy_difference", -std::log(modelRight / (1 - modelRight)),
@@ -615,11 +616,9 @@ void trainDoubleWell(const Options& o, const CGPhysicsOptions& base, bool coveri
         summary.number(key + "buffer_ess_at_beta", trained.last.coveringEss);
     std::printf("  double well: beta reached at step %lld (%.0f s); P(right well) %.4f (exact %.4f); x1 mean %.3f, "
                 "std %.3f (exact %.3f, %.3f); left well mean %.3f, std %.3f (exact %.3f, %.3f)\n",
-                (long long) trained.stepsToTarget, trained.seconds, (x1 > 0).to(at::kDouble).mean().item<double>(),
-                exactRight, x1.mean().item<double>(), x1.std().item<double>(), e1.mean().item<double>(),
-                e1.std().item<double>(), left.numel() ? left.mean().item<double>() : NAN,
-                left.numel() > 1 ? left.std().item<double>() : NAN, exactLeft.mean().item<double>(),
-                exactLeft.std().item<double>());
+                (long long) trained.stepsToTarget, trained.seconds, modelRight, exactRight, x1.mean().item<double>(),
+                x1.std().item<double>(), e1.mean().item<double>(), e1.std().item<double>(), leftMean, leftStd,
+                exactLeft.mean().item<double>(), exactLeft.std().item<double>());
 }
 
 void runPhysicsCommand(const Options& o, const Molecule& molecule) {
@@ -629,8 +628,8 @@ void runPhysicsCommand(const Options& o, const Molecule& molecule) {
     CGPhysicsOptions options;
     options.maxSteps = o.maxSteps;
     options.progressInterval = 2000;
-    trainDoubleWell(o, options, false, summary);
-    trainDoubleWell(o, options, true, summary);
+    trainDoubleWell(o, energyOptions, options, false, summary);
+    trainDoubleWell(o, energyOptions, options, true, summary);
     {
         std::printf("  alanine dipeptide at %.0f K, without data, from the minimized structure\n", o.temperature);
         OpenMMEnergy energy(*molecule.system, o.temperature, energyOptions);
