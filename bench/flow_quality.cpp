@@ -6,7 +6,7 @@
 //
 //   build/bench/flow_quality --data md600.dcd [--temperature 600] [--flow-type spline|tsf|realnvp]
 //       [--steps 6000] [--eval-every 1000] [--batch 256] [--lr 1e-3] [--final-lr 1e-5]
-//       [--blocks 4] [--layers 2] [--width 128] [--bins 8] [--samples 5000] [--threads 1]
+//       [--blocks 4] [--layers 2] [--width 128] [--bins 8] [--tsf-splines 0|1] [--samples 5000] [--threads 1]
 //       [--mixed-steps 0] [--lambda 0.2] [--mixed-lr 3e-4]
 //
 // With --mixed-steps, a mixed stage follows (L = (1 - lambda) L_ML + lambda L_KL,
@@ -51,6 +51,7 @@ void run(int argc, char** argv) {
         else if (option == "--layers") config.hiddenLayers = std::stoi(value());
         else if (option == "--width") config.hiddenWidth = std::stoi(value());
         else if (option == "--bins") config.splineBins = std::stoi(value());
+        else if (option == "--tsf-splines") config.tsfSplineCouplings = value() == "1";
         else if (option == "--samples") samples = std::stoi(value());
         else if (option == "--threads") threads = std::stoi(value());
         else if (option == "--mixed-steps") mixedSteps = std::stoll(value());

@@ -12,18 +12,25 @@
 //   build/bench/training_budget --md DIR [--ml-steps 1000] [--mixed-steps 0] [--seeds 1]
 //       [--samples 20000] [--sets 5] [--lambda 0.5] [--mixed-lr 3e-4] [--batch 256]
 //       [--blocks 4] [--layers 2] [--width 64] [--bins 8] [--by-level 0|1] [--frames F] [--data-temperature K]
+//       [--flow-type spline|tsf] [--tsf-splines 0|1] [--train-temperature 300] [--eval-temperatures 300]
 // (defaults: the default preset's)
 // --ml-steps, --mixed-steps and --seeds take comma-separated lists; the other
 // options change the preset's training plan for every flow. --frames keeps
 // the first F frames of each rung (a shorter MD run of the same kind);
-// --data-temperature the temperature the rungs are reweighted to for training.
+// --data-temperature the temperature the rungs are reweighted to for training,
+// --train-temperature the flow's reference temperature (its NLL is printed there).
+// --eval-temperatures (K, a list) gives the ESS at each of them, and for a
+// temperature of the MD ladder the Ramachandran KL of the (unweighted) flow
+// samples to that rung: a TSF is steered there, a spline flow's prior scaled.
 
 #include "AlanineDipeptide.h"
 #include "BenchSupport.h"
+#include "openmmbg/tools/Metrics.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 
@@ -39,6 +46,7 @@ void run(int argc, char** argv) {
     std::vector<int> mlSteps = {(int) preset.plan.mlSteps}, mixedSteps = {(int) preset.plan.mixedSteps}, seeds = {1};
     int samples = 20000, sets = 5;
     long long framesPerRung = 0;
+    std::vector<int> evalTemperatures = {300};
     alanine::forEachOption(argc, argv, [&](const std::string& option, const std::function<std::string()>& value) {
         if (option == "--md") mdFolder = value();
         else if (option == "--ml-steps") mlSteps = parseList(value());
@@ -56,6 +64,10 @@ void run(int argc, char** argv) {
         else if (option == "--width") preset.plan.flow.hiddenWidth = std::stoi(value());
         else if (option == "--bins") preset.plan.flow.splineBins = std::stoi(value());
         else if (option == "--by-level") preset.plan.flow.conditionByLevel = value() == "1";
+        else if (option == "--flow-type") preset.plan.flowType = value();
+        else if (option == "--tsf-splines") preset.plan.flow.tsfSplineCouplings = value() == "1";
+        else if (option == "--train-temperature") preset.plan.temperature = std::stod(value());
+        else if (option == "--eval-temperatures") evalTemperatures = parseList(value());
         else throw alanine::UsageError("unknown option " + option);
     });
     if (mdFolder.empty())
@@ -80,11 +92,13 @@ void run(int argc, char** argv) {
                 data.effectiveFrames, preset.dataTemperature(), mdFolder.c_str());
     const alanine::TrainingPlan& base = preset.plan;
     std::printf("%s flow: %d blocks%s, %d x %d, %d bins; batch %lld; mixed stage lambda 0 -> %.2f, lr %.1e\n",
-                base.flowType.c_str(), base.flow.numBlocks, base.flow.conditionByLevel ? " per level" : "",
+                (base.flowType + (base.flowType == "tsf" && base.flow.tsfSplineCouplings ? " with spline couplings" : ""))
+                    .c_str(),
+                base.flow.numBlocks, base.flow.conditionByLevel && base.flowType == "spline" ? " per level" : "",
                 base.flow.hiddenLayers, base.flow.hiddenWidth, base.flow.splineBins, (long long) base.batchSize,
                 base.mixedLambda, base.mixedLearningRate);
-    std::printf("%8s %8s %5s %10s %8s %10s  %s\n", "ML", "mixed", "seed", "NLL test", "CPU s", "median ESS",
-                "ESS/N % of each sample set");
+    std::printf("%8s %8s %5s %10s %8s %6s %10s %8s  %s\n", "ML", "mixed", "seed", "NLL test", "CPU s", "T (K)",
+                "median ESS", "rama KL", "ESS/N % of each sample set");
     for (int ml : mlSteps)
         for (int mixed : mixedSteps)
             for (int seed : seeds) {
@@ -96,22 +110,32 @@ void run(int argc, char** argv) {
                 const double cpuBegin = alanine::processCpuSeconds();
                 const FlowModel model = alanine::trainFlow(molecule, data, plan, "", nullptr);
                 const double cpu = alanine::processCpuSeconds() - cpuBegin;
-                std::vector<double> ess;
-                std::string list;
-                // The pipeline's sets of flow samples at 300 K (the same seeds).
-                for (const alanine::Samples& s : alanine::sampleFlowSets(molecule, model, temperature, samples, sets)) {
-                    ess.push_back(100 * kishEffectiveSampleSize(s.logWeight));
-                    char entry[32];
-                    std::snprintf(entry, sizeof(entry), "%s%.2f", list.empty() ? "" : ", ", ess.back());
-                    list += entry;
-                }
-                std::vector<double> sorted = ess;
-                std::sort(sorted.begin(), sorted.end());
                 at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(5);
                 const double nll = -model.logProb(data.validation, temperature, generator).mean().item<double>();
-                std::printf("%8d %8d %5d %10.3f %8.0f %9.2f%%  %s\n", ml, mixed, seed, nll, cpu,
-                            sorted[sorted.size() / 2], list.c_str());
-                std::fflush(stdout);
+                for (int evalTemperature : evalTemperatures) {
+                    std::vector<double> ess;
+                    std::string list;
+                    // The pipeline's sets of flow samples (the same seeds).
+                    const std::vector<alanine::Samples> flowSets =
+                        alanine::sampleFlowSets(molecule, model, evalTemperature, samples, sets);
+                    for (const alanine::Samples& s : flowSets) {
+                        ess.push_back(100 * kishEffectiveSampleSize(s.logWeight));
+                        char entry[32];
+                        std::snprintf(entry, sizeof(entry), "%s%.2f", list.empty() ? "" : ", ", ess.back());
+                        list += entry;
+                    }
+                    std::vector<double> sorted = ess;
+                    std::sort(sorted.begin(), sorted.end());
+                    double kl = NAN;
+                    for (size_t r = 0; r < preset.mdLadder.size(); r++)
+                        if (std::abs(preset.mdLadder[r] - evalTemperature) < 0.5) {
+                            const alanine::Samples all = alanine::concatenated(flowSets);
+                            kl = ramachandranKL(rungs[r].phi, rungs[r].psi, all.phi, all.psi);
+                        }
+                    std::printf("%8d %8d %5d %10.3f %8.0f %6d %9.2f%% %8.3f  %s\n", ml, mixed, seed, nll, cpu,
+                                evalTemperature, sorted[sorted.size() / 2], kl, list.c_str());
+                    std::fflush(stdout);
+                }
             }
 }
 

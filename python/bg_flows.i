@@ -29,6 +29,7 @@ struct FlowConfig {
     int splineBins;
     double splineTailBound;
     bool conditionByLevel;
+    bool tsfSplineCouplings;
 };
 
 /**
@@ -92,7 +93,7 @@ public:
         at::NoGradGuard noGrad;
         return $self->logProb(x, temperature, generator, momenta);
     }
-    /** "realnvp" or "tsf". */
+    /** "realnvp", "tsf" or "spline". */
     std::string getFlowType() const { return $self->getFlow().getTypeName(); }
     int64_t getNumParameters() const { return $self->getFlow().getNumParameters(); }
     FlowConfig getConfig() const { return $self->getFlow().getConfig(); }

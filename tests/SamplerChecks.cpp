@@ -197,13 +197,15 @@ FlowModel untrainedDoubleWellFlow(const OpenMM::System& system) {
     return FlowModel::createCartesian(system, {0, 1}, exactDoubleWellData(), "realnvp", config, DoubleWell().unitTemperature);
 }
 
-FlowModel trainedDoubleWellFlow(const OpenMM::System& system, const std::string& type) {
+FlowModel trainedDoubleWellFlow(const OpenMM::System& system, const std::string& type, bool tsfSplineCouplings) {
     at::Tensor data = exactDoubleWellData();
     const double temperature = DoubleWell().unitTemperature;
     FlowConfig config;
-    config.numBlocks = 4;
+    // With spline couplings a block has four couplings: two blocks make as many as four without.
+    config.numBlocks = tsfSplineCouplings ? 2 : 4;
     config.hiddenLayers = 2;
     config.hiddenWidth = 64;
+    config.tsfSplineCouplings = tsfSplineCouplings;
     FlowModel model = FlowModel::createCartesian(system, {0, 1}, data, type, config, temperature);
     TrainerOptions options;
     options.numThreads = 1;

@@ -78,8 +78,11 @@ int countCrossings(const std::vector<double>& chain);
 at::Tensor exactDoubleWellData();
 /** A flow with random, untrained networks (normalisation fitted to data, like every FlowModel). */
 FlowModel untrainedDoubleWellFlow(const OpenMM::System& system);
-/** A flow (4 blocks, 2 x 64) trained by maximum likelihood on exact samples at 300 K (about 8 s). */
-FlowModel trainedDoubleWellFlow(const OpenMM::System& system, const std::string& type);
+/**
+ * A flow (4 blocks, 2 x 64) trained by maximum likelihood on exact samples at
+ * 300 K (about 8 s); with `tsfSplineCouplings` a TSF of 2 blocks with spline couplings.
+ */
+FlowModel trainedDoubleWellFlow(const OpenMM::System& system, const std::string& type, bool tsfSplineCouplings = false);
 
 /**
  * LatentMetropolisIntegrator chains of 150 moves from stratified exact starts

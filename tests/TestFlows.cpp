@@ -129,6 +129,78 @@ TEST(TSFFlow, LogDetIsConstantOverInputs) {
     EXPECT_GT((varying.max() - varying.min()).item<double>(), 1e-3);
 }
 
+/** A TSF with spline couplings whose splines are not the identity (their networks start at zero). */
+std::shared_ptr<TSFFlow> splineTSF(int n, uint64_t seed) {
+    FlowConfig config = randomFlow(seed);
+    config.tsfSplineCouplings = true;
+    config.splineBins = 5;
+    config.splineTailBound = 3.0;
+    auto flow = std::make_shared<TSFFlow>(n, config);
+    const size_t affineCount = TSFFlow(n, randomFlow(seed)).parameters().size();
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed + 100);
+    at::NoGradGuard noGrad;
+    std::vector<at::Tensor> parameters = flow->parameters();
+    EXPECT_GT(parameters.size(), affineCount);
+    for (size_t i = affineCount; i < parameters.size(); i++)
+        parameters[i].add_(0.1 * at::randn(parameters[i].sizes(), generator, at::kDouble));
+    parameters[0].fill_(0.25);  // s
+    return flow;
+}
+
+TEST(TSFFlow, SplineCouplingsAreInvertibleAndPreserveVolume) {
+    for (int n : {2, 5}) {
+        std::shared_ptr<TSFFlow> flow = splineTSF(n, 30 + n);
+        expectInvertible(*flow);
+        expectLogDetMatchesAutograd(*flow);
+        // Inputs beyond the splines' interval [-3, 3] too: the log-det is n s everywhere.
+        at::Tensor v = randomInput(200, 2 * n, 31) * 3;
+        EXPECT_LT(maxAbs(flow->forward(v).second - n * 0.25), 1e-12);
+        EXPECT_LT(maxAbs(flow->inverse(v).second + n * 0.25), 1e-12);
+    }
+    expectMessage([] {
+        FlowConfig config = randomFlow(1);
+        config.tsfSplineCouplings = true;
+        TSFFlow(1, config);
+    }, "at least 2 coordinates");
+}
+
+TEST(TSFFlow, SplineCouplingsMoveCoordinatesNonlinearlyAndMomentaByTheInverseDerivative) {
+    // One block on two pairs: with the affine couplings removed (zero weights), the map is the
+    // spline couplings alone, so each z_i' depends on z_i nonlinearly and q_i' = q_i / f_i'(z_i).
+    FlowConfig config = randomFlow(3, 1);
+    config.tsfSplineCouplings = true;
+    config.splineBins = 6;
+    config.splineTailBound = 4.0;
+    TSFFlow flow(2, config);
+    const size_t affineCount = TSFFlow(2, randomFlow(3, 1)).parameters().size();
+    {
+        at::NoGradGuard noGrad;
+        at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(5);
+        std::vector<at::Tensor> parameters = flow.parameters();
+        for (size_t i = 1; i < affineCount; i++)
+            parameters[i].zero_();
+        for (size_t i = affineCount; i < parameters.size(); i++)
+            parameters[i].add_(0.3 * at::randn(parameters[i].sizes(), generator, at::kDouble));
+    }
+    // z_0 varies along a line, the other entries fixed: z_0' is not affine in z_0.
+    at::Tensor v = at::zeros({41, 4}, at::kDouble);
+    v.select(1, 0).copy_(at::linspace(-2, 2, 41, at::kDouble));
+    v.select(1, 1).fill_(0.3);
+    v.select(1, 2).fill_(0.7);
+    v.select(1, 3).fill_(-0.4);
+    at::Tensor gamma = flow.forward(v).first;
+    at::Tensor slope = (gamma.select(1, 0).slice(0, 1) - gamma.select(1, 0).slice(0, 0, -1)) / 0.1;
+    EXPECT_GT((slope.max() - slope.min()).item<double>(), 0.05);
+    // z_0 first (the even half of block 0), with (z_1, q_1) = (0.3, -0.4) as its conditioning:
+    // the momentum of pair 0 is divided by the spline's slope there.
+    at::Tensor step = at::zeros({1, 4}, at::kDouble);
+    step[0][0] = 1e-6;
+    at::Tensor z = v.narrow(0, 20, 1), derivative = (flow.forward(z + step).first - flow.forward(z - step).first) / 2e-6;
+    const double f0 = derivative[0][0].item<double>();
+    EXPECT_GT(std::abs(f0 - 1), 1e-3);
+    EXPECT_NEAR(gamma[20][2].item<double>(), 0.7 / f0, 1e-6);
+}
+
 /**
  * Three real and three circular coordinates, interleaved, with random
  * networks; with `levels`, conditioned level by level.
@@ -405,6 +477,43 @@ TEST(FlowModel, SaveLoadRoundTrip) {
     copy.getFlowPtr()->parameters()[1].add_(1.0);
     EXPECT_FALSE(at::equal(copy.getFlow().parameters()[1], model.getFlow().parameters()[1]));
     std::remove(path.c_str());
+}
+
+TEST(FlowModel, TSFWithSplineCouplingsSavesItsSplinesAndStaysSteerable) {
+    AlanineDipeptide molecule = loadAlanineDipeptide();
+    FlowConfig config = randomFlow(23, 2, 32);
+    config.tsfSplineCouplings = true;
+    config.splineBins = 6;
+    FlowModel model = FlowModel::createForMolecule(*molecule.system, perturbedFrames(molecule.positions(), 64, 0.01, 23),
+                                                   "tsf", config, 600.0);
+    {
+        at::NoGradGuard noGrad;
+        at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(24);
+        for (const at::Tensor& p : model.getFlow().parameters())
+            p.add_(0.05 * at::randn(p.sizes(), generator, at::kDouble));
+    }
+    // Exactly steerable: log q_tau = log q_1 / tau + const.
+    at::Tensor gamma = randomInput(40, model.getLatentDim(), 25);
+    auto [v, logDetInverse] = model.inverse(gamma);
+    at::Tensor difference = model.logModel(v, -logDetInverse, 2.0) - model.logModel(v, -logDetInverse, 1.0) / 2.0;
+    EXPECT_LT((difference.max() - difference.min()).item<double>(), 1e-9);
+    std::stringstream bytes;
+    model.save(bytes);
+    EXPECT_EQ(bytes.str()[14], 4);  // format version 4, which older readers refuse
+    FlowModel loaded = FlowModel::load(bytes, "a stream");
+    EXPECT_TRUE(loaded.getFlow().getConfig().tsfSplineCouplings);
+    EXPECT_EQ(loaded.getFlow().getConfig().splineBins, 6);
+    EXPECT_EQ(loaded.getFlow().getNumParameters(), model.getFlow().getNumParameters());
+    at::NoGradGuard noGrad;
+    at::Generator g1 = at::make_generator<at::CPUGeneratorImpl>(5), g2 = at::make_generator<at::CPUGeneratorImpl>(5);
+    at::Tensor x = perturbedFrames(molecule.positions(), 8, 0.01, 26);
+    at::Tensor p = randomInput(8, 60, 27);
+    EXPECT_TRUE(at::equal(model.logProb(x, 450.0, g1, p), loaded.logProb(x, 450.0, g2, p)));
+    // A plain TSF is still written as version 2 and loads without splines.
+    std::stringstream plainBytes;
+    alanineModel("tsf", molecule, 28).save(plainBytes);
+    EXPECT_EQ(plainBytes.str()[14], 2);
+    EXPECT_FALSE(FlowModel::load(plainBytes, "a stream").getFlow().getConfig().tsfSplineCouplings);
 }
 
 TEST(FlowModel, DeviceCopyHasItsOwnWeightsAndTheSameMap) {

@@ -82,6 +82,12 @@ TEST(LatentMetropolisStationarity, TrainedFlowIndependence) {
     expectStationary(trainedFlow(*well.createSystem(), "realnvp"), 0.5, 1.0, 5);
 }
 
+// A TSF with spline couplings (non-affine, volume-preserving), both kinds of move mixed.
+TEST(LatentMetropolisStationarity, TrainedTSFWithSplineCouplingsMixture) {
+    DoubleWell well;
+    expectStationary(trainedDoubleWellFlow(*well.createSystem(), "tsf", true), 0.5, 0.3, 6);
+}
+
 TEST(LatentMetropolisStationarity, DetectsABrokenSampler) {
     // The same check on a kernel that accepts every proposal (no Metropolis
     // test) must fail: the check has the power to see a biased sampler.

@@ -29,12 +29,10 @@ double xOf(const std::vector<Vec3>& positions) {
     return positions[0][0];
 }
 
-} // namespace
-
-TEST(ParallelTempering, EveryReplicaMatchesItsExactMarginal) {
+void expectEveryReplicaMatchesItsExactMarginal(bool tsfSplineCouplings) {
     DoubleWell well;
     auto system = well.createSystem();
-    FlowModel model = trainedDoubleWellFlow(*system, "tsf");
+    FlowModel model = trainedDoubleWellFlow(*system, "tsf", tsfSplineCouplings);
     const std::vector<double> ladder = {300.0, 400.0, 533.0, 711.0};
     TSFParallelTemperingIntegrator integrator(model, ladder, 0.5, 0.5);
     integrator.setRandomNumberSeed(31);
@@ -65,6 +63,16 @@ TEST(ParallelTempering, EveryReplicaMatchesItsExactMarginal) {
         EXPECT_GT(integrator.getExchangeAcceptanceRate(pair), 0.2) << "pair " << pair;
     }
     EXPECT_GT(integrator.getNumRoundTrips(), 50);
+}
+
+} // namespace
+
+TEST(ParallelTempering, EveryReplicaMatchesItsExactMarginal) {
+    expectEveryReplicaMatchesItsExactMarginal(false);
+}
+
+TEST(ParallelTempering, EveryReplicaMatchesItsExactMarginalWithSplineCouplings) {
+    expectEveryReplicaMatchesItsExactMarginal(true);
 }
 
 TEST(ParallelTempering, BadInputIsRefusedClearly) {

@@ -40,11 +40,13 @@ int main(int argc, char** argv) {
         std::unique_ptr<OpenMM::System> system = loadSystemXml(data + "/alanine_dipeptide_system.xml");
         at::Tensor frames = readDcd(argv[1], system->getNumParticles());  // [F, 22, 3] nm, float64
 
-        // A TSF on internal coordinates (z-matrix from the bond graph, cuts and normalisation from the frames).
+        // A TSF on internal coordinates (z-matrix from the bond graph, cuts and normalisation from the frames),
+        // with volume-preserving spline couplings besides its affine ones (still temperature-steerable).
         FlowConfig config;
         config.numBlocks = 4;
         config.hiddenLayers = 2;
         config.hiddenWidth = 128;
+        config.tsfSplineCouplings = true;
         FlowModel model = FlowModel::createForMolecule(*system, frames, "tsf", config, 600.0);
 
         // Maximum likelihood, then mixed ML + reverse KL through the energy bridge.

@@ -11,6 +11,7 @@
 #include <openmm/OpenMMException.h>
 
 #include <cmath>
+#include <numeric>
 
 using OpenMM::OpenMMException;
 
@@ -52,6 +53,22 @@ void Flow::checkInput(const at::Tensor& input, const char* where) const {
                               + std::to_string(getLatentDim()) + "], got " + shapeString(input));
 }
 
+std::pair<std::vector<int64_t>, std::vector<int64_t>> halvesOfBlock(const std::vector<int64_t>& indices, int block) {
+    std::vector<int64_t> first, second;
+    const size_t n = indices.size();
+    for (size_t i = 0; i < n; i++) {
+        const bool inFirst = block % 2 == 0 ? i % 2 == 0 : i < (n + 1) / 2;
+        (inFirst ? first : second).push_back(indices[i]);
+    }
+    return {first, second};
+}
+
+std::pair<std::vector<int64_t>, std::vector<int64_t>> halvesOfBlock(int count, int block) {
+    std::vector<int64_t> all(count);
+    std::iota(all.begin(), all.end(), 0);
+    return halvesOfBlock(all, block);
+}
+
 void saveFlowArchitecture(TensorMap& state, const std::string& prefix, int numCoordinates, const FlowConfig& config) {
     state[prefix + "architecture"] = at::tensor(
         std::vector<int64_t>{numCoordinates, config.numBlocks, config.hiddenLayers, config.hiddenWidth, 0,
@@ -83,7 +100,7 @@ std::shared_ptr<Flow> Flow::loadState(const std::string& typeName, const TensorM
     if (typeName == "realnvp")
         flow = std::make_shared<RealNVPFlow>(numCoordinates, config);
     else if (typeName == "tsf")
-        flow = std::make_shared<TSFFlow>(numCoordinates, config);
+        flow = TSFFlow::loadArchitecture(numCoordinates, config, state, prefix);
     else if (typeName == "spline")
         flow = SplineFlow::loadArchitecture(numCoordinates, config, state, prefix);
     else

@@ -237,8 +237,12 @@ void FlowModel::save(std::ostream& stream) const {
     state["normalization.shift"] = shift;
     state["normalization.scale"] = scale;
     saveFingerprint(fingerprint, state, "fingerprint.");
-    // The oldest version that can read the file: version 2 cannot build a spline flow conditioned level by level.
-    const int version = flow->getTypeName() == "spline" && flow->getConfig().conditionByLevel ? 3 : 2;
+    // The oldest version that can read the file: version 2 cannot build a spline flow conditioned level by
+    // level, version 3 a TSF with spline couplings.
+    const FlowConfig& config = flow->getConfig();
+    const bool tsfSplines = flow->getTypeName() == "tsf" && config.tsfSplineCouplings;
+    const bool byLevel = flow->getTypeName() == "spline" && config.conditionByLevel;
+    const int version = tsfSplines ? 4 : byLevel ? 3 : 2;
     writeModelFile(stream, FLOW_FILE, version, state, [&](torch::serialize::OutputArchive& archive) {
         archive.write("format", c10::IValue(std::string(FORMAT_NAME)));
         archive.write("format_version", c10::IValue((int64_t) version));

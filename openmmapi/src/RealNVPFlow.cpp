@@ -23,12 +23,7 @@ RealNVPFlow::RealNVPFlow(int numCoordinates, const FlowConfig& config)
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(config.seed);
     const double outputScale = config.outputInitScale < 0 ? 0.0 : config.outputInitScale;  // identity start
     for (int block = 0; block < config.numBlocks; block++) {
-        // Even blocks split even/odd entries, odd blocks first/second half.
-        std::vector<int64_t> first, second;
-        for (int i = 0; i < numCoordinates; i++) {
-            bool inFirst = block % 2 == 0 ? i % 2 == 0 : i < (numCoordinates + 1) / 2;
-            (inFirst ? first : second).push_back(i);
-        }
+        const auto [first, second] = halvesOfBlock(numCoordinates, block);
         for (int direction = 0; direction < 2; direction++) {
             const std::vector<int64_t>& updated = direction == 0 ? first : second;
             const std::vector<int64_t>& conditioning = direction == 0 ? second : first;

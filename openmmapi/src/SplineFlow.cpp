@@ -35,17 +35,6 @@ struct SplineFlow::Coupling {
 
 namespace {
 
-/** The two parts of `indices` that block `block` updates in turn: even/odd positions, or first/second half. */
-std::pair<std::vector<int64_t>, std::vector<int64_t>> halvesOfBlock(const std::vector<int64_t>& indices, int block) {
-    std::vector<int64_t> first, second;
-    const size_t n = indices.size();
-    for (size_t i = 0; i < n; i++) {
-        const bool inFirst = block % 2 == 0 ? i % 2 == 0 : i < (n + 1) / 2;
-        (inFirst ? first : second).push_back(indices[i]);
-    }
-    return {first, second};
-}
-
 /** The entries of a saved integer tensor. */
 std::vector<int> integerValues(const at::Tensor& saved) {
     const at::Tensor values = saved.to(at::kLong).contiguous();

@@ -132,6 +132,24 @@ def test_spline_flow_conditioned_level_by_level(alanine, tmp_path):
                                - np.log(model.getScale()).sum(), atol=1e-8)
 
 
+def test_tsf_with_spline_couplings(alanine, tmp_path):
+    system, structure, frame = alanine
+    frames = perturbed(frame, 64, 0.002, seed=6)
+    config = openmmbg.FlowConfig(numBlocks=2, hiddenLayers=1, hiddenWidth=16, tsfSplineCouplings=True, splineBins=5)
+    model = openmmbg.FlowModel.createForMolecule(system, frames, "tsf", config, 600)
+    plain = openmmbg.FlowModel.createForMolecule(system, frames, "tsf",
+                                                 openmmbg.FlowConfig(numBlocks=2, hiddenLayers=1, hiddenWidth=16), 600)
+    assert model.getFlowType() == "tsf" and model.getLatentDim() == 120
+    assert model.getNumParameters() > plain.getNumParameters()
+    path = str(tmp_path / "tsf_splines.bgflow")
+    model.save(path)
+    loaded = openmmbg.FlowModel.load(path, system)
+    assert loaded.getConfig().tsfSplineCouplings and loaded.getConfig().splineBins == 5
+    sample = model.sample(8, 450, seed=7)
+    np.testing.assert_array_equal(loaded.logProb(sample.x, 450, momenta=sample.gamma[:, 60:]),
+                                  model.logProb(sample.x, 450, momenta=sample.gamma[:, 60:]))
+
+
 def test_flow_for_another_system_is_refused(untrainedFlow, alanine, tmp_path):
     molecule = alanine[0]
     with pytest.raises(openmm.OpenMMException, match="particle"):

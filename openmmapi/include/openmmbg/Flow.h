@@ -44,6 +44,12 @@ struct FlowConfig {
      * False: every block splits all coordinates into two halves.
      */
     bool conditionByLevel = false;
+    /**
+     * TSFs: add to every block two volume-preserving spline couplings, point
+     * transformations of (coordinate, momentum) pairs (TSFFlow), with
+     * splineBins and splineTailBound. The flow stays temperature-steerable.
+     */
+    bool tsfSplineCouplings = false;
 };
 
 /**

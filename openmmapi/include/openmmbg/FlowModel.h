@@ -166,12 +166,13 @@ public:
     FlowModel to(at::Device device) const;
 
     /**
-     * The newest version read. 3: as 2, for spline flows conditioned level by
-     * level (FlowConfig::conditionByLevel; every other flow is still written
-     * as version 2); 2: a header with the archive's length and checksum; 1:
-     * the bare archive (still read).
+     * The newest version read. 4: as 2, for TSFs with spline couplings
+     * (FlowConfig::tsfSplineCouplings); 3: as 2, for spline flows conditioned
+     * level by level (FlowConfig::conditionByLevel); every other flow is
+     * still written as version 2, which has a header with the archive's
+     * length and checksum; 1: the bare archive (still read).
      */
-    static const int FORMAT_VERSION = 3;
+    static const int FORMAT_VERSION = 4;
 
 private:
     /** load() without the check of the weights: clone() copies whatever the model holds. */

@@ -8,6 +8,15 @@
 
 namespace OpenMMBG {
 
+/**
+ * The two parts of `indices` that coupling block `block` updates in turn:
+ * even/odd positions for even blocks, first/second half for odd ones, so
+ * that every entry is conditioned on different neighbours from block to block.
+ */
+std::pair<std::vector<int64_t>, std::vector<int64_t>> halvesOfBlock(const std::vector<int64_t>& indices, int block);
+/** The same for the indices 0 .. count - 1. */
+std::pair<std::vector<int64_t>, std::vector<int64_t>> halvesOfBlock(int count, int block);
+
 void saveFlowArchitecture(TensorMap& state, const std::string& prefix, int numCoordinates, const FlowConfig& config);
 std::pair<int, FlowConfig> loadFlowArchitecture(const TensorMap& state, const std::string& prefix);
 /** Weights as "<prefix>parameter.<i>" in the order of Flow::parameters() (or any model's list). */
