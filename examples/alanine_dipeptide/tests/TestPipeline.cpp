@@ -129,6 +129,10 @@ TEST(Workflow, PooledRungsWeighEveryFrameByMBARAtTheLowestRung) {
         EXPECT_LT(data.logWeights[18 + i].item<double>(), -100) << i;
     }
     EXPECT_NEAR(data.effectiveFrames, 18.0, 1e-6);
+    // For 550 K the 600 K rung validates and sets the normalisation.
+    const alanine::TrainingSet hot = alanine::pooledRungs(rungs, {300.0, 600.0}, 0.1, 550.0);
+    EXPECT_TRUE(at::equal(hot.validation, rungs[1].x.narrow(0, 18, 2)));
+    EXPECT_TRUE(at::equal(hot.setupFrames, rungs[1].x.narrow(0, 0, 18)));
     EXPECT_THROW(alanine::pooledRungs(rungs, {300.0}, 0.1, 300.0), OpenMM::OpenMMException);  // one temperature per rung
     EXPECT_THROW(alanine::heldOutSplit(rungs[0].x, 1.0), OpenMM::OpenMMException);
 }

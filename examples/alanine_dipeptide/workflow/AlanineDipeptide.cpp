@@ -591,13 +591,18 @@ TrainingSet pooledRungs(const std::vector<Samples>& rungs, const std::vector<dou
                               + " rungs and " + std::to_string(temperatures.size()) + " temperatures");
     std::vector<at::Tensor> frames, energies;
     std::vector<long long> counts;
-    TrainingSet bottom;
+    // A flow trained for `target` is validated on frames of about that temperature.
+    size_t nearest = 0;
+    for (size_t k = 1; k < temperatures.size(); k++)
+        if (std::abs(temperatures[k] - target) < std::abs(temperatures[nearest] - target))
+            nearest = k;
+    TrainingSet validating;
     for (size_t k = 0; k < rungs.size(); k++) {
         if (!rungs[k].x.defined() || !rungs[k].energy.defined() || rungs[k].x.size(0) != rungs[k].energy.size(0))
             throw OpenMMException("pooledRungs: rung " + std::to_string(k) + " needs positions and one energy per frame");
         const TrainingSet split = heldOutSplit(rungs[k].x, validationFraction);
-        if (k == 0)
-            bottom = split;
+        if (k == nearest)
+            validating = split;
         frames.push_back(split.frames);
         energies.push_back(rungs[k].energy.narrow(0, 0, split.frames.size(0)));
         counts.push_back(split.frames.size(0));
@@ -607,8 +612,8 @@ TrainingSet pooledRungs(const std::vector<Samples>& rungs, const std::vector<dou
     TrainingSet data;
     data.frames = at::cat(frames);
     data.logWeights = mbar.logWeights(reducedEnergiesAtTemperatures(pooledEnergies, {target}).reshape({-1}));
-    data.validation = bottom.validation;
-    data.setupFrames = bottom.frames;
+    data.validation = validating.validation;
+    data.setupFrames = validating.frames;
     data.effectiveFrames = kishEffectiveSampleSize(data.logWeights) * (double) data.frames.size(0);
     return data;
 }

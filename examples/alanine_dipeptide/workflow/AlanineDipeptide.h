@@ -204,7 +204,8 @@ TrainingSet heldOutSplit(const at::Tensor& frames, double validationFraction);
  * Every rung of a replica-exchange run (rungs[k].x and .energy, at
  * temperatures[k]), pooled and reweighted by MBAR to `target` (K):
  * each rung's first frames train, the last `validationFraction` of each is
- * held out, and the held-out frames of rung 0 validate. The higher rungs
+ * held out, and the held-out frames of the rung nearest `target` validate
+ * (and set the flow's normalisation). The higher rungs
  * add the crossings between basins that the lowest rung sees rarely
  * (README: about 1.6 times the lowest rung's effective frames, a larger
  * ESS of the flow trained on them).
