@@ -77,6 +77,22 @@ void saveFlowArchitecture(TensorMap& state, const std::string& prefix, int numCo
     state[prefix + "output_init_scale"] = at::tensor({config.outputInitScale}, at::kDouble);
 }
 
+void saveSplineSizes(TensorMap& state, const std::string& prefix, const FlowConfig& config) {
+    state[prefix + "spline"] = at::tensor({(double) config.splineBins, config.splineTailBound}, at::kDouble);
+}
+
+bool loadSplineSizes(const TensorMap& state, const std::string& prefix, FlowConfig& config, const std::string& owner) {
+    auto spline = state.find(prefix + "spline");
+    if (spline == state.end())
+        return false;
+    if (spline->second.numel() != 2)
+        throw OpenMMException(owner + ": the saved architecture garbles '" + prefix + "spline'");
+    const at::Tensor sizes = spline->second.to(at::kDouble);
+    config.splineBins = (int) sizes[0].item<double>();
+    config.splineTailBound = sizes[1].item<double>();
+    return true;
+}
+
 std::pair<int, FlowConfig> loadFlowArchitecture(const TensorMap& state, const std::string& prefix) {
     auto found = state.find(prefix + "architecture");
     if (found == state.end() || found->second.numel() != 6)

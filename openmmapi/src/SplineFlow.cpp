@@ -124,21 +124,17 @@ SplineFlow::~SplineFlow() = default;
 
 std::shared_ptr<SplineFlow> SplineFlow::loadArchitecture(int numCoordinates, const FlowConfig& savedConfig,
                                                          const TensorMap& state, const std::string& prefix) {
+    FlowConfig config = savedConfig;
     auto flags = state.find(prefix + "circular");
-    auto spline = state.find(prefix + "spline");
-    if (flags == state.end() || spline == state.end() || flags->second.numel() != numCoordinates
-        || spline->second.numel() != 2)
+    if (flags == state.end() || flags->second.numel() != numCoordinates
+        || !loadSplineSizes(state, prefix, config, "SplineFlow"))
         throw OpenMMException("SplineFlow: the saved architecture lacks or garbles '" + prefix + "circular' or '"
                               + prefix + "spline'");
-    FlowConfig config = savedConfig;
     auto savedLevels = state.find(prefix + "levels");
     config.conditionByLevel = savedLevels != state.end();
     if (config.conditionByLevel && savedLevels->second.numel() != numCoordinates)
         throw OpenMMException("SplineFlow: the saved architecture garbles '" + prefix + "levels'");
     const std::vector<int> levels = config.conditionByLevel ? integerValues(savedLevels->second) : std::vector<int>();
-    const at::Tensor sizes = spline->second.to(at::kDouble);
-    config.splineBins = (int) sizes[0].item<double>();
-    config.splineTailBound = sizes[1].item<double>();
     std::vector<bool> circularFlags;
     for (int flag : integerValues(flags->second))
         circularFlags.push_back(flag != 0);
@@ -234,7 +230,7 @@ std::vector<at::Tensor> SplineFlow::parameters() const {
 void SplineFlow::saveState(TensorMap& state, const std::string& prefix) const {
     saveFlowArchitecture(state, prefix, numCoordinates, config);
     state[prefix + "circular"] = circular.to(at::kLong);
-    state[prefix + "spline"] = at::tensor({(double) config.splineBins, config.splineTailBound}, at::kDouble);
+    saveSplineSizes(state, prefix, config);
     if (config.conditionByLevel)
         state[prefix + "levels"] = at::tensor(std::vector<int64_t>(levelOf.begin(), levelOf.end()), at::kLong);
     saveParameterList(state, prefix, parameters());

@@ -100,15 +100,7 @@ TSFFlow::~TSFFlow() = default;
 std::shared_ptr<TSFFlow> TSFFlow::loadArchitecture(int numCoordinates, const FlowConfig& savedConfig,
                                                    const TensorMap& state, const std::string& prefix) {
     FlowConfig config = savedConfig;
-    auto spline = state.find(prefix + "spline");
-    config.tsfSplineCouplings = spline != state.end();
-    if (config.tsfSplineCouplings) {
-        if (spline->second.numel() != 2)
-            throw OpenMM::OpenMMException("TSFFlow: the saved architecture garbles '" + prefix + "spline'");
-        const at::Tensor sizes = spline->second.to(at::kDouble);
-        config.splineBins = (int) sizes[0].item<double>();
-        config.splineTailBound = sizes[1].item<double>();
-    }
+    config.tsfSplineCouplings = loadSplineSizes(state, prefix, config, "TSFFlow");
     return std::make_shared<TSFFlow>(numCoordinates, config);
 }
 
@@ -190,7 +182,7 @@ std::vector<at::Tensor> TSFFlow::parameters() const {
 void TSFFlow::saveState(TensorMap& state, const std::string& prefix) const {
     saveFlowArchitecture(state, prefix, numCoordinates, config);
     if (config.tsfSplineCouplings)
-        state[prefix + "spline"] = at::tensor({(double) config.splineBins, config.splineTailBound}, at::kDouble);
+        saveSplineSizes(state, prefix, config);
     saveParameterList(state, prefix, parameters());
 }
 

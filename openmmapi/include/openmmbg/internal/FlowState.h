@@ -18,6 +18,13 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> halvesOfBlock(const std::v
 std::pair<std::vector<int64_t>, std::vector<int64_t>> halvesOfBlock(int count, int block);
 
 void saveFlowArchitecture(TensorMap& state, const std::string& prefix, int numCoordinates, const FlowConfig& config);
+/** The splines' sizes (splineBins, splineTailBound) as "<prefix>spline", for flows with spline couplings. */
+void saveSplineSizes(TensorMap& state, const std::string& prefix, const FlowConfig& config);
+/**
+ * Reads what saveSplineSizes() wrote into `config`; false if `state` has no
+ * "<prefix>spline", an OpenMMException beginning with `owner` if it is garbled.
+ */
+bool loadSplineSizes(const TensorMap& state, const std::string& prefix, FlowConfig& config, const std::string& owner);
 std::pair<int, FlowConfig> loadFlowArchitecture(const TensorMap& state, const std::string& prefix);
 /** Weights as "<prefix>parameter.<i>" in the order of Flow::parameters() (or any model's list). */
 void saveParameterList(TensorMap& state, const std::string& prefix, const std::vector<at::Tensor>& parameters);
